@@ -3,17 +3,7 @@ module gridbot
 go 1.26.0
 
 require (
-	github.com/chzyer/readline v0.0.0-20180603132655-2972be24d48e // indirect
-	github.com/eatonphil/gosql v0.0.0-20210610141954-5297572ad16b // indirect
-	github.com/go-telegram/bot v1.19.0 // indirect
-	github.com/jackc/pgpassfile v1.0.0 // indirect
-	github.com/jackc/pgservicefile v0.0.0-20240606120523-5a60cdf6a761 // indirect
-	github.com/jackc/pgx/v5 v5.12.0 // indirect
-	github.com/mattn/go-runewidth v0.0.7 // indirect
-	github.com/olekukonko/tablewriter v0.0.4 // indirect
-	github.com/petar/GoLLRB v0.0.0-20190514000832-33fb24c13b99 // indirect
-	github.com/prometheus/client_golang v1.25.0 // indirect
-	github.com/robfig/cron/v3 v3.0.1 // indirect
-	golang.org/x/sys v0.48.0 // indirect
-	golang.org/x/text v0.44.0 // indirect
+	github.com/go-telegram/bot v1.19.0
+	golang.org/x/sys v0.48.0
+	golang.org/x/text v0.44.0
 )

@@ -1,0 +1,52 @@
+// Command gridbot is the grid-reporting Telegram bot and its tools.
+//
+//	gridbot parse [--now RFC3339] [--tz ZONE] [--sender NAME] [--batch]
+//
+// main only calls run, which tests call too.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	_ "time/tzdata" // the bot's zones must not depend on the host's
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "gridbot:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `usage: gridbot <command> [flags]
+
+commands:
+  parse    read a message on stdin, print the parsed report as JSON
+           (--batch: JSON lines in, JSON lines out)
+
+Run "gridbot <command> --help" for a command's flags.
+`
+
+// run is the whole program: args without the program name, the
+// environment through getenv, and the three standard streams.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("no command given")
+	}
+	switch args[0] {
+	case "parse":
+		return runParse(ctx, args[1:], getenv, stdin, stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", args[0])
+}
