@@ -128,6 +128,18 @@ func parseDate(s string, today Date, strict bool) (Date, dateShape) {
 			return today.AddDays(offset), goodDate
 		}
 	}
+	d, shape := parseDateForms(lower, today, strict)
+	if shape == notDate {
+		// 2020-02-05 14:30: a date, a space, a time of day
+		if i := strings.LastIndexByte(lower, ' '); i > 0 && timeOfDay(lower[i+1:]) {
+			return parseDateForms(strings.TrimSpace(lower[:i]), today, strict)
+		}
+	}
+	return d, shape
+}
+
+// parseDateForms reads the explicit forms of a date (lower case).
+func parseDateForms(lower string, today Date, strict bool) (Date, dateShape) {
 	toks, rest, ok := lexDate(lower)
 	if !ok || len(toks) == 0 || !timeOfDay(rest) {
 		return Date{}, notDate

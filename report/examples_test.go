@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -29,12 +30,20 @@ type parseCase struct {
 
 func readCases(t *testing.T, path string) []parseCase {
 	t.Helper()
+	cases, err := readCasesFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		t.Skipf("%s is not here (it lives in the project's shared folder): %v", path, err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cases
+}
+
+func readCasesFile(path string) ([]parseCase, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			t.Skipf("%s is not here (it lives in the project's shared folder): %v", path, err)
-		}
-		t.Fatal(err)
+		return nil, err
 	}
 	defer f.Close()
 	var cases []parseCase
@@ -46,14 +55,11 @@ func readCases(t *testing.T, path string) []parseCase {
 		}
 		var c parseCase
 		if err := json.Unmarshal(sc.Bytes(), &c); err != nil {
-			t.Fatalf("%s:%d: %v", path, line, err)
+			return nil, fmt.Errorf("%s:%d: %w", path, line, err)
 		}
 		cases = append(cases, c)
 	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return cases
+	return cases, sc.Err()
 }
 
 func runCases(t *testing.T, cases []parseCase) {

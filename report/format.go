@@ -121,6 +121,9 @@ func Template(k Kind, lang Lang) string {
 		fields = spec.Optional
 	}
 	for _, field := range fields {
+		if field == "note" {
+			continue
+		}
 		b.WriteByte('\n')
 		writeField(&b, field, example(field, lang), lang)
 	}

@@ -103,8 +103,9 @@ func Parse(text string, c Context) Report {
 	}
 	p.chunkBody(m.body)
 	p.assign()
-	if !m.explicit && strings.TrimSpace(m.body) != "" && p.recognised == 0 {
-		// 发热 怎么办: a trigger word followed by nothing a report holds.
+	if !m.explicit && p.recognised == 0 && (strings.TrimSpace(m.body) != "" || m.kind != Daily) {
+		// 发热 怎么办, or 返回 alone: a trigger word followed by nothing a
+		// report holds. (日报 alone is a zero report.)
 		return Report{Lang: lang}
 	}
 	return p.finish(m.trigger, c.Sender)
@@ -399,9 +400,9 @@ func (p *parser) chunkBody(body string) {
 			}
 			return
 		}
-		if lm, ok := p.labelStart(w); ok {
+		if lm, ok := p.labelStart(w); ok && !(lm.bare && cur != nil && cur.pending) {
 			flush()
-			cur = &chunk{field: lm.field, label: lm.label}
+			cur = &chunk{field: lm.field, label: lm.label, latin: isLatinWord(lm.value)}
 			if lm.value == "" {
 				cur.pending = true
 			} else {
@@ -411,6 +412,7 @@ func (p *parser) chunkBody(body string) {
 		}
 		if cur != nil && cur.pending {
 			cur.pending = false
+			cur.latin = isLatinWord(w)
 			p.addPart(cur, w)
 			return
 		}
@@ -473,6 +475,7 @@ type labelMatch struct {
 	field string // canonical field; "" for a label of another kind
 	label string // as matched, lower case
 	value string // what follows the label in the same word
+	bare  bool   // the word is the label alone, without ":" or a value
 }
 
 // labelStart recognises a word that starts a labelled field: 姓名:张三,
@@ -514,7 +517,7 @@ func (p *parser) labelStart(w string) (labelMatch, bool) {
 			if field == "" && !sep {
 				continue // a bare word that labels another kind's field
 			}
-			return labelMatch{field: field, label: label, value: rest}, true
+			return labelMatch{field: field, label: label, value: rest, bare: !sep}, true
 		}
 		if field == "" {
 			continue
@@ -624,6 +627,8 @@ func (p *parser) canJoin(c *chunk, w string) bool {
 		return code == ""
 	}
 	switch {
+	case c.field == "note" && p.sepMod:
+		return true // a labelled note is free text to the end of its line
 	case strength == strong:
 		return false
 	case p.sepMod:
@@ -631,7 +636,9 @@ func (p *parser) canJoin(c *chunk, w string) bool {
 	case c.field == "address" && field == "address":
 		return true
 	}
-	return c.field != "" && strength == none
+	// One line without separators splits at spaces, but a Latin name or
+	// place keeps its words: 姓名:Zhang Wei.
+	return c.field != "" && strength == none && c.latin && isLatinWord(w)
 }
 
 func isCountryCode(s string) bool { return s == "+86" || s == "86" || s == "0086" || s == "+ 86" }
@@ -809,7 +816,7 @@ func isDigits(s string) bool {
 
 // appendable fields collect several unlabelled pieces, joined with the
 // separator given.
-var appendable = map[string]string{"address": " ", "symptoms": "、", "action": "、", "transport": " "}
+var appendable = map[string]string{"address": " ", "origin": " ", "symptoms": "、", "action": "、", "transport": " "}
 
 // assign routes every chunk to a field or to note.
 func (p *parser) assign() {

@@ -35,6 +35,11 @@ var examples = map[string][2]string{ // zh, en
 	"note":        {"无", "none"},
 }
 
+// nouns name fields in messages where the label does not read as a noun.
+var nouns = map[string][2]string{
+	"origin": {"来源地", "origin"},
+}
+
 // Label returns the label the bot writes for a field in a language.
 func Label(field string, lang Lang) string {
 	f, ok := tables.fieldByName[field]
@@ -80,6 +85,12 @@ func message(lang Lang, code, field string, args ...string) string {
 	ex := label + "：" + example(field, lang)
 	if lang == En {
 		ex = label + ": " + example(field, lang)
+	}
+	if n, ok := nouns[field]; ok { // 缺少来源地, not 缺少来自
+		label = n[0]
+		if lang == En {
+			label = n[1]
+		}
 	}
 	zh := lang != En
 	switch code {

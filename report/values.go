@@ -207,19 +207,22 @@ func parseTemperature(s string) (tenths int, shape tempShape, ok bool) {
 	}
 	rest = strings.TrimSpace(rest)
 	unit, fahrenheit := false, false
-	for _, u := range []string{"℃", "°c", "°C", "摄氏度", "度", "°", "c", "C"} {
+	for _, u := range []string{"℉", "°f", "°F", "华氏度"} {
 		if r, found := strings.CutPrefix(rest, u); found {
-			rest, unit = r, true
+			rest, unit, fahrenheit = r, true, true
 			break
 		}
 	}
 	if !unit {
-		for _, u := range []string{"℉", "°f", "°F", "华氏度", "f", "F"} {
+		for _, u := range []string{"℃", "°c", "°C", "摄氏度", "度", "°", "c", "C"} {
 			if r, found := strings.CutPrefix(rest, u); found {
-				rest, unit, fahrenheit = r, true, true
+				rest, unit = r, true
 				break
 			}
 		}
+	}
+	if !unit && (rest == "f" || rest == "F") && whole >= 90 {
+		rest, unit, fahrenheit = "", true, true
 	}
 	// 38度5, 38°5: the decimal after the unit.
 	if unit && fracDigits == 0 && rest != "" {
