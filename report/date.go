@@ -85,7 +85,7 @@ var relativeDays = map[string]int{
 	"昨天": -1, "昨日": -1, "yesterday": -1,
 	"前天": -2, "前日": -2,
 	"大前天": -3,
-	"明天": 1, "明日": 1, "tomorrow": 1,
+	"明天":  1, "明日": 1, "tomorrow": 1,
 	"后天": 2, "后日": 2,
 	"大后天": 3,
 }
@@ -109,9 +109,9 @@ type dateToken struct {
 type dateShape int
 
 const (
-	notDate   dateShape = iota // does not look like a date
-	badDate                    // looks like a date but names no real day
-	goodDate                   // a real day
+	notDate  dateShape = iota // does not look like a date
+	badDate                   // looks like a date but names no real day
+	goodDate                  // a real day
 )
 
 // parseDate reads a date as users type it. today is the message's local day
