@@ -139,7 +139,9 @@ func OptionalFields(k Kind, lang Lang) string {
 	}
 	labels := make([]string, 0, len(spec.Optional))
 	for _, f := range spec.Optional {
-		labels = append(labels, Label(f, lang))
+		if !tables.fieldByName[f].Assigned {
+			labels = append(labels, Label(f, lang))
+		}
 	}
 	if lang == En {
 		return strings.Join(labels, ", ")

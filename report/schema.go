@@ -51,6 +51,9 @@ type Field struct {
 	// Labels are the extra aliases users type, Chinese and English,
 	// matched case-insensitively. Zh, En and Name are labels too.
 	Labels string
+	// Assigned fields are filled in by the bot, not typed by users:
+	// templates and hints leave them out.
+	Assigned bool
 }
 
 // fields is the table of every field. Labels are space-separated.
@@ -79,6 +82,7 @@ var fields = []Field{
 	{Name: "arrivals", Type: Int, Min: 0, Max: 1000000, Zh: "返乡人数", En: "arrivals", Labels: "新增返乡 返乡 返乡人员"},
 	{Name: "fevers", Type: Int, Min: 0, Max: 1000000, Zh: "发热人数", En: "fevers", Labels: "发热 发烧 发热人员"},
 	{Name: "gatherings", Type: Int, Min: 0, Max: 1000000, Zh: "婚丧", En: "gatherings", Labels: "婚丧嫁娶 红白事 婚丧事"},
+	{Name: "pass", Type: Text, Zh: "出入证编号", En: "pass", Labels: "出入证 出入证号 通行证编号", Assigned: true},
 	{Name: "note", Type: Text, Zh: "备注", En: "note", Labels: "说明 其他 notes remark"},
 }
 
@@ -131,7 +135,7 @@ var kinds = []KindSpec{
 		Kind: Tenant, Zh: "租户登记", En: "tenant",
 		Triggers:  "租户 租房 流动人口 出租 租客 tenant",
 		Required:  []string{"name", "phone", "address", "moved_in"},
-		Optional:  []string{"landlord", "id_number", "origin", "gender", "age", "note"},
+		Optional:  []string{"landlord", "id_number", "origin", "gender", "age", "pass", "note"},
 		DateField: "moved_in", NameField: "name",
 	},
 	{
