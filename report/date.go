@@ -79,6 +79,13 @@ func (d Date) Start(loc *time.Location) time.Time {
 	return time.Date(d.Year, d.Month, d.Day, 0, 0, 0, 0, loc)
 }
 
+// ParseDay reads a date typed in any of the forms reports accept (2月5日,
+// 2020-02-05, 昨天, Feb 5 …), relative to today.
+func ParseDay(s string, today Date) (Date, bool) {
+	d, shape := parseDate(clean(s), today, false)
+	return d, shape == goodDate
+}
+
 // relativeDays are words meaning a day relative to the message's day.
 var relativeDays = map[string]int{
 	"今天": 0, "今日": 0, "当天": 0, "本日": 0, "today": 0,

@@ -27,6 +27,7 @@ func main() {
 const usage = `usage: gridbot <command> [flags]
 
 commands:
+  serve    run the bot (TELEGRAM_BOT_TOKEN, GRIDBOT_DB, GRIDBOT_OPERATORS, …)
   parse    read a message on stdin, print the parsed report as JSON
            (--batch: JSON lines in, JSON lines out)
 
@@ -41,6 +42,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return fmt.Errorf("no command given")
 	}
 	switch args[0] {
+	case "serve":
+		return runServe(ctx, args[1:], getenv, stdout, stderr)
 	case "parse":
 		return runParse(ctx, args[1:], getenv, stdin, stdout, stderr)
 	case "help", "-h", "--help":

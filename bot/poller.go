@@ -1,0 +1,218 @@
+package bot
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/go-telegram/bot/models"
+)
+
+// allowedUpdates are the update types the bot asks Telegram for.
+var allowedUpdates = []string{models.AllowedUpdateMessage, models.AllowedUpdateEditedMessage, models.AllowedUpdateCallbackQuery, models.AllowedUpdateMyChatMember}
+
+// Poller long-polls getUpdates itself: it asks for the next offset, which
+// tells Telegram the earlier updates were received, only after every one
+// of them was processed durably.
+type Poller struct {
+	base    string // {server}/bot{token}
+	client  *http.Client
+	timeout time.Duration // the long poll's length
+	process func(ctx context.Context, updates []models.Update) error
+	log     *slog.Logger
+	metrics *Metrics
+}
+
+// NewPoller returns a poller. client must allow requests longer than
+// timeout.
+func NewPoller(serverURL, token string, client *http.Client, timeout time.Duration, process func(context.Context, []models.Update) error, log *slog.Logger, m *Metrics) *Poller {
+	return &Poller{base: serverURL + "/bot" + token, client: client, timeout: timeout, process: process, log: log.With("component", "poller"), metrics: m}
+}
+
+// apiError is a Bot API error answer.
+type apiError struct {
+	Code        int
+	Description string
+	RetryAfter  int
+}
+
+func (e *apiError) Error() string { return fmt.Sprintf("telegram: %d %s", e.Code, e.Description) }
+
+// getUpdates asks for updates from offset on.
+func (p *Poller) getUpdates(ctx context.Context, offset int64, timeout time.Duration) ([]models.Update, error) {
+	body, _ := json.Marshal(map[string]any{"offset": offset, "timeout": int(timeout / time.Second), "allowed_updates": allowedUpdates})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.base+"/getUpdates", bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return nil, err
+	}
+	var answer struct {
+		OK          bool            `json:"ok"`
+		Result      []models.Update `json:"result"`
+		ErrorCode   int             `json:"error_code"`
+		Description string          `json:"description"`
+		Parameters  struct {
+			RetryAfter int `json:"retry_after"`
+		} `json:"parameters"`
+	}
+	if err := json.Unmarshal(data, &answer); err != nil {
+		return nil, fmt.Errorf("getUpdates: HTTP %d, undecodable answer: %w", resp.StatusCode, err)
+	}
+	if !answer.OK {
+		return nil, &apiError{Code: answer.ErrorCode, Description: answer.Description, RetryAfter: answer.Parameters.RetryAfter}
+	}
+	return answer.Result, nil
+}
+
+// Run polls until ctx ends. An update batch being processed when it ends
+// is finished (with a grace period) and confirmed before Run returns.
+func (p *Poller) Run(ctx context.Context) error {
+	work, cancel := afterGrace(ctx, 8*time.Second)
+	defer cancel()
+	var offset int64
+	failures := 0
+	for ctx.Err() == nil {
+		updates, err := p.getUpdates(ctx, offset, p.timeout)
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			failures++
+			p.metrics.pollErrors.Inc()
+			wait := pollBackoff(failures, err)
+			var ae *apiError
+			if errors.As(err, &ae) && ae.Code == http.StatusConflict {
+				p.log.Warn("another instance is polling this bot (or a webhook is set)", "retry_in", wait)
+			} else {
+				p.log.Warn("getUpdates failed", "err", scrub(err), "retry_in", wait)
+			}
+			sleep(ctx, wait)
+			continue
+		}
+		failures = 0
+		if len(updates) == 0 {
+			continue
+		}
+		if err := p.process(work, updates); err != nil {
+			// not confirmed: the same updates come again
+			p.log.Error("updates not processed; will retry", "first", updates[0].ID, "count", len(updates), "err", err)
+			failures++
+			sleep(ctx, pollBackoff(failures, err))
+			continue
+		}
+		offset = updates[len(updates)-1].ID + 1
+	}
+	if offset != 0 {
+		// confirm the last batch now, so a restart does not see it again
+		confirm, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		if _, err := p.getUpdates(confirm, offset, 0); err != nil {
+			p.log.Info("could not confirm the last updates before stopping; they will be seen again (harmlessly)", "err", scrub(err))
+		}
+	}
+	return nil
+}
+
+// pollBackoff waits 1 s, 2 s, 4 s … up to 30 s, or Telegram's retry_after.
+func pollBackoff(failures int, err error) time.Duration {
+	var ae *apiError
+	if errors.As(err, &ae) && ae.RetryAfter > 0 {
+		return time.Duration(ae.RetryAfter) * time.Second
+	}
+	return min(time.Second<<min(failures-1, 5), 30*time.Second)
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// Dispatcher processes a batch of updates: chats in parallel, each chat's
+// updates one after another in order.
+type Dispatcher struct {
+	proc    *Processor
+	workers int
+	log     *slog.Logger
+
+	// chatLocks serialise a chat's updates across concurrent webhook calls.
+	chatLocks sync.Map // int64 → *sync.Mutex
+}
+
+// NewDispatcher returns a Dispatcher; workers 1 processes everything in
+// order (gridbot replay).
+func NewDispatcher(proc *Processor, workers int, log *slog.Logger) *Dispatcher {
+	return &Dispatcher{proc: proc, workers: max(workers, 1), log: log}
+}
+
+// Batch processes updates and returns the first error: then some were not
+// made durable and none may be confirmed.
+func (d *Dispatcher) Batch(ctx context.Context, updates []models.Update) error {
+	var order []int64
+	byChat := map[int64][]*models.Update{}
+	for i := range updates {
+		chat := chatOf(&updates[i])
+		if _, ok := byChat[chat]; !ok {
+			order = append(order, chat)
+		}
+		byChat[chat] = append(byChat[chat], &updates[i])
+	}
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+		slots    = make(chan struct{}, d.workers)
+	)
+	for _, chat := range order {
+		slots <- struct{}{}
+		wg.Add(1)
+		run := func() {
+			defer func() { <-slots; wg.Done() }()
+			for _, u := range byChat[chat] {
+				if err := d.One(ctx, u); err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+					return // later updates of this chat wait: order is kept
+				}
+			}
+		}
+		if d.workers == 1 {
+			run()
+		} else {
+			go run()
+		}
+	}
+	wg.Wait()
+	return firstErr
+}
+
+// One processes one update, after any other update of its chat.
+func (d *Dispatcher) One(ctx context.Context, u *models.Update) error {
+	l, _ := d.chatLocks.LoadOrStore(chatOf(u), &sync.Mutex{})
+	mu := l.(*sync.Mutex)
+	mu.Lock()
+	defer mu.Unlock()
+	return d.proc.Process(ctx, u)
+}

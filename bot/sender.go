@@ -1,0 +1,664 @@
+package bot
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	tg "github.com/go-telegram/bot"
+	"github.com/go-telegram/bot/models"
+
+	"gridbot/handlers"
+	"gridbot/store"
+)
+
+// SenderStore is what the sender reads and writes. *store.Store
+// implements it.
+type SenderStore interface {
+	Commit(ctx context.Context, c store.Changes) (store.Result, error)
+	Due(ctx context.Context, now time.Time, limit int) ([]store.OutboxMessage, error)
+	Outbox(ctx context.Context, key string) (store.OutboxMessage, bool, error)
+	CurrentChat(ctx context.Context, chat int64) (int64, error)
+	OutboxStats(ctx context.Context) (int, time.Time, error)
+}
+
+// Renderer renders receipts when they are sent. *handlers.Handler
+// implements it.
+type Renderer interface {
+	RenderReceipts(ctx context.Context, chat int64, ids []int64) (string, error)
+}
+
+// composition is the outbox method of a record that remembers which
+// reports' receipts one sent message holds, so an edit can re-render it.
+const composition = "composition"
+
+// Limits of the sender.
+const (
+	dueBatch    = 256
+	maxAttempts = 12
+	maxBackoff  = 10 * time.Minute
+	// textLimit keeps a message under Telegram's 4096 characters, HTML
+	// tags included, so no count of entities can push it over.
+	textLimit = 4000
+	idlePoll  = time.Second
+)
+
+// Sender drains the outbox.
+type Sender struct {
+	api     API
+	store   SenderStore
+	render  Renderer
+	now     func() time.Time
+	log     *slog.Logger
+	metrics *Metrics
+	workers int
+	pacer   *pacer
+	wake    chan struct{}
+
+	randMu sync.Mutex
+	rand   *rand.Rand
+
+	// progress counts the chunks already sent of a long text, by outbox id.
+	progressMu sync.Mutex
+	progress   map[int64]int
+}
+
+// SenderOptions tune a Sender.
+type SenderOptions struct {
+	// Workers is how many chats are served at once; 1 makes the order of
+	// calls deterministic (gridbot replay).
+	Workers int
+	// Seed seeds the backoff jitter.
+	Seed uint64
+}
+
+// NewSender returns a Sender.
+func NewSender(api API, st SenderStore, r Renderer, now func() time.Time, log *slog.Logger, m *Metrics, opts SenderOptions) *Sender {
+	if opts.Workers < 1 {
+		opts.Workers = 8
+	}
+	return &Sender{
+		api: api, store: st, render: r, now: now, log: log.With("component", "sender"), metrics: m,
+		workers: opts.Workers, pacer: newPacer(), wake: make(chan struct{}, 1),
+		rand: rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15)), progress: map[int64]int{},
+	}
+}
+
+// Wake tells the sender that something was queued.
+func (s *Sender) Wake() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run sends until ctx ends. Calls already under way when it ends get a
+// few seconds to finish.
+func (s *Sender) Run(ctx context.Context) error {
+	callCtx, cancel := afterGrace(ctx, 3*time.Second)
+	defer cancel()
+	for {
+		next, err := s.SendDue(callCtx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			s.log.Error("sending failed", "err", err)
+			next = s.now().Add(idlePoll)
+		}
+		wait := next.Sub(s.now())
+		wait = min(max(wait, 0), idlePoll) // others may queue: look again at least every second
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return nil
+		case <-s.wake:
+			timer.Stop()
+		case <-timer.C:
+		}
+	}
+}
+
+// afterGrace returns a context that ends grace after ctx does.
+func afterGrace(ctx context.Context, grace time.Duration) (context.Context, context.CancelFunc) {
+	out, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(grace, cancel)
+		context.AfterFunc(out, func() { t.Stop() })
+	})
+	return out, func() { stop(); cancel() }
+}
+
+// SendDue sends what is due now, chat by chat, and returns when it should
+// be called again: the earliest time a chat it had to hold back may be
+// served, or a second from now.
+func (s *Sender) SendDue(ctx context.Context) (time.Time, error) {
+	now := s.now()
+	msgs, err := s.store.Due(ctx, now, dueBatch)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("sender: due: %w", err)
+	}
+	s.gauges(ctx, now)
+	next := now.Add(idlePoll)
+	if len(msgs) == dueBatch {
+		next = now
+	}
+	var order []int64
+	byChat := map[int64][]store.OutboxMessage{}
+	for _, m := range msgs {
+		if _, ok := byChat[m.Chat]; !ok {
+			order = append(order, m.Chat)
+		}
+		byChat[m.Chat] = append(byChat[m.Chat], m)
+	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, s.workers)
+	for _, chat := range order {
+		if ctx.Err() != nil {
+			break
+		}
+		slots <- struct{}{}
+		wg.Add(1)
+		run := func() {
+			defer func() { <-slots; wg.Done() }()
+			if t := s.sendChat(ctx, chat, byChat[chat]); !t.IsZero() {
+				mu.Lock()
+				if t.Before(next) {
+					next = t
+				}
+				mu.Unlock()
+			}
+		}
+		if s.workers == 1 {
+			run()
+		} else {
+			go run()
+		}
+	}
+	wg.Wait()
+	return next, nil
+}
+
+func (s *Sender) gauges(ctx context.Context, now time.Time) {
+	n, oldest, err := s.store.OutboxStats(ctx)
+	if err != nil {
+		return
+	}
+	s.metrics.outboxPending.Set(float64(n))
+	if n == 0 {
+		s.metrics.outboxAge.Set(0)
+	} else {
+		s.metrics.outboxAge.Set(now.Sub(oldest).Seconds())
+	}
+}
+
+// sendChat sends one chat's due messages in order. It returns the time it
+// had to stop at, or zero when it sent everything.
+func (s *Sender) sendChat(ctx context.Context, chat int64, msgs []store.OutboxMessage) time.Time {
+	for i := 0; i < len(msgs); {
+		if ctx.Err() != nil {
+			return time.Time{}
+		}
+		m := msgs[i]
+		if m.Method == composition {
+			s.finish(ctx, m, sent, 0, "")
+			i++
+			continue
+		}
+		var a handlers.Action
+		if err := json.Unmarshal(m.Payload, &a); err != nil {
+			s.finish(ctx, m, rejected, 0, "undecodable payload")
+			i++
+			continue
+		}
+		dest, err := s.store.CurrentChat(ctx, chat)
+		if err != nil {
+			s.log.Error("current chat", "chat", chat, "err", err)
+			return s.now().Add(idlePoll)
+		}
+		isMessage := a.Kind == handlers.Send || a.Kind == handlers.Receipt || a.Kind == handlers.Document
+		if t := s.pacer.earliest(dest, isMessage, s.now()); t.After(s.now()) {
+			return t
+		}
+		if a.Kind == handlers.Receipt {
+			j := i + 1
+			for j < len(msgs) && msgs[j].Method == string(handlers.Receipt) {
+				j++
+			}
+			i += s.sendReceipts(ctx, chat, dest, msgs[i:j])
+			continue
+		}
+		s.sendOne(ctx, chat, dest, m, a)
+		i++
+	}
+	return time.Time{}
+}
+
+// callResult is what one call to Telegram gave.
+type callResult struct {
+	o          outcome
+	retryAfter int
+	newChat    int64
+	messageID  int64
+	err        error
+}
+
+func result(msg *models.Message, err error) callResult {
+	o, ra, nc := classify(err)
+	r := callResult{o: o, retryAfter: ra, newChat: nc, err: err}
+	if msg != nil {
+		r.messageID = int64(msg.ID)
+	}
+	return r
+}
+
+func boolResult(_ bool, err error) callResult { return result(nil, err) }
+
+// call makes a call to dest, following a migration once.
+func (s *Sender) call(ctx context.Context, chat, dest int64, kind handlers.ActionKind, isMessage bool, do func(dest int64) callResult) callResult {
+	r := do(dest)
+	s.pacer.record(dest, isMessage, s.now())
+	if r.o == migrated && r.newChat != 0 && r.newChat != dest {
+		if _, err := s.store.Commit(ctx, store.Changes{Migrations: []store.Migration{{From: dest, To: r.newChat, At: s.now()}}}); err != nil {
+			s.log.Error("recording a migration", "from", dest, "to", r.newChat, "err", err)
+			return callResult{o: transient, err: err}
+		}
+		s.log.Info("chat migrated", "from", dest, "to", r.newChat)
+		r = do(r.newChat)
+		s.pacer.record(r.newChat, isMessage, s.now())
+	}
+	s.metrics.sends.WithLabelValues(string(kind), r.o.String()).Inc()
+	if r.o == retryLater {
+		s.pacer.block(dest, s.now().Add(time.Duration(r.retryAfter)*time.Second))
+	}
+	if r.o == forbidden {
+		s.deactivate(ctx, chat)
+	}
+	if r.err != nil && r.o != notModified {
+		s.log.Warn("telegram call failed", "action", kind, "chat", dest, "outcome", r.o.String(), "err", scrub(r.err))
+	}
+	return r
+}
+
+// scrub keeps an error message short: a proxy's HTML page is not a log line.
+func scrub(err error) string {
+	msg := err.Error()
+	if len(msg) > 200 {
+		msg = msg[:200] + "…"
+	}
+	return msg
+}
+
+// deactivate records that the bot can no longer post in a chat.
+func (s *Sender) deactivate(ctx context.Context, chat int64) {
+	_, err := s.store.Commit(ctx, store.Changes{Settings: []store.Setting{{Chat: chat, Key: handlers.SettingActive, Value: "false", At: s.now()}}})
+	if err != nil {
+		s.log.Error("marking a chat inactive", "chat", chat, "err", err)
+	}
+}
+
+// sendOne performs one action.
+func (s *Sender) sendOne(ctx context.Context, chat, dest int64, m store.OutboxMessage, a handlers.Action) {
+	var r callResult
+	switch a.Kind {
+	case handlers.Send:
+		r = s.sendText(ctx, chat, dest, m, a)
+	case handlers.RefreshReceipt:
+		r = s.refresh(ctx, chat, dest, a)
+	case handlers.Edit:
+		r = s.call(ctx, chat, dest, a.Kind, false, func(dest int64) callResult {
+			return result(s.api.EditMessageText(ctx, &tg.EditMessageTextParams{ChatID: dest, MessageID: int(a.MessageID), Text: clip(a.Text), ParseMode: models.ParseModeHTML, ReplyMarkup: keyboard(a.Buttons)}))
+		})
+	case handlers.React:
+		reaction := []models.ReactionType{}
+		if a.Emoji != "" {
+			reaction = append(reaction, models.ReactionType{Type: models.ReactionTypeTypeEmoji, ReactionTypeEmoji: &models.ReactionTypeEmoji{Type: models.ReactionTypeTypeEmoji, Emoji: a.Emoji}})
+		}
+		r = s.call(ctx, chat, dest, a.Kind, false, func(dest int64) callResult {
+			return boolResult(s.api.SetMessageReaction(ctx, &tg.SetMessageReactionParams{ChatID: dest, MessageID: int(a.MessageID), Reaction: reaction}))
+		})
+	case handlers.Answer:
+		r = s.call(ctx, chat, dest, a.Kind, false, func(int64) callResult {
+			return boolResult(s.api.AnswerCallbackQuery(ctx, &tg.AnswerCallbackQueryParams{CallbackQueryID: a.CallbackID, Text: a.Text}))
+		})
+	case handlers.Document:
+		if a.File == nil {
+			r = callResult{o: rejected}
+			break
+		}
+		r = s.call(ctx, chat, dest, a.Kind, true, func(dest int64) callResult {
+			return result(s.api.SendDocument(ctx, &tg.SendDocumentParams{ChatID: dest, Caption: clip(a.Text), ParseMode: models.ParseModeHTML,
+				Document: &models.InputFileUpload{Filename: a.File.Name, Data: bytes.NewReader(a.File.Data)}}))
+		})
+	default:
+		r = callResult{o: rejected}
+	}
+	s.finish(ctx, m, r.o, r.retryAfter, errText(r.err), r.messageID)
+}
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return scrub(err)
+}
+
+// sendText sends a text, in several messages when it is too long. The
+// chunks already sent survive a pause for pacing (not a restart: then the
+// whole text is sent again).
+func (s *Sender) sendText(ctx context.Context, chat, dest int64, m store.OutboxMessage, a handlers.Action) callResult {
+	chunks := splitText(a.Text, textLimit)
+	s.progressMu.Lock()
+	done := s.progress[m.ID]
+	s.progressMu.Unlock()
+	var r callResult
+	for k := done; k < len(chunks); k++ {
+		if k > done {
+			if t := s.pacer.earliest(dest, true, s.now()); t.After(s.now()) {
+				s.progressMu.Lock()
+				s.progress[m.ID] = k
+				s.progressMu.Unlock()
+				return callResult{o: retryLater, retryAfter: int(t.Sub(s.now()).Seconds()) + 1}
+			}
+		}
+		params := &tg.SendMessageParams{Text: chunks[k], ParseMode: models.ParseModeHTML}
+		if k == 0 && a.ReplyTo != 0 {
+			params.ReplyParameters = &models.ReplyParameters{MessageID: int(a.ReplyTo), AllowSendingWithoutReply: true}
+		}
+		if k == len(chunks)-1 {
+			params.ReplyMarkup = keyboard(a.Buttons)
+		}
+		r = s.call(ctx, chat, dest, a.Kind, true, func(dest int64) callResult {
+			params.ChatID = dest
+			return result(s.api.SendMessage(ctx, params))
+		})
+		if r.o != sent {
+			s.progressMu.Lock()
+			s.progress[m.ID] = k
+			s.progressMu.Unlock()
+			return r
+		}
+	}
+	s.progressMu.Lock()
+	delete(s.progress, m.ID)
+	s.progressMu.Unlock()
+	return r
+}
+
+// sendReceipts sends the receipts due in a row as few messages as fit:
+// one message now, the rest when the pace allows. It returns how many of
+// ms it dealt with.
+func (s *Sender) sendReceipts(ctx context.Context, chat, dest int64, ms []store.OutboxMessage) int {
+	type part struct {
+		m    store.OutboxMessage
+		a    handlers.Action
+		text string
+	}
+	var parts []part
+	size, used := 0, 0
+	for _, m := range ms {
+		var a handlers.Action
+		if err := json.Unmarshal(m.Payload, &a); err != nil {
+			s.finish(ctx, m, rejected, 0, "undecodable payload")
+			used++
+			continue
+		}
+		text, err := s.render.RenderReceipts(ctx, a.Chat, []int64{a.MessageID})
+		if err != nil {
+			s.log.Error("rendering a receipt", "chat", chat, "err", err)
+			s.finish(ctx, m, transient, 0, "render: "+scrub(err))
+			used++
+			break
+		}
+		if text == "" {
+			s.finish(ctx, m, sent, 0, "")
+			used++
+			continue
+		}
+		if len(parts) > 0 && size+len(text)+2 > textLimit {
+			break
+		}
+		parts = append(parts, part{m: m, a: a, text: text})
+		size += len(text) + 2
+		used++
+	}
+	if len(parts) == 0 {
+		return max(used, 1)
+	}
+	texts := make([]string, len(parts))
+	ids := make([]int64, len(parts))
+	for i, p := range parts {
+		texts[i], ids[i] = p.text, p.a.MessageID
+	}
+	text := strings.Join(texts, "\n\n")
+	params := &tg.SendMessageParams{Text: clip(text), ParseMode: models.ParseModeHTML,
+		ReplyParameters: &models.ReplyParameters{MessageID: int(parts[0].a.ReplyTo), AllowSendingWithoutReply: true}}
+	r := s.call(ctx, chat, dest, handlers.Receipt, true, func(dest int64) callResult {
+		params.ChatID = dest
+		return result(s.api.SendMessage(ctx, params))
+	})
+	if r.o != sent {
+		for _, p := range parts {
+			s.finish(ctx, p.m, r.o, r.retryAfter, errText(r.err))
+		}
+		return used
+	}
+	// one durable step: every receipt sent, and what the message holds
+	payload, _ := json.Marshal(ids)
+	changes := store.Changes{Outbox: []store.OutboxMessage{{
+		Key: compositionKey(parts[0].a.Chat, r.messageID), Chat: chat, Method: composition, Payload: payload, NotBefore: s.now(), CreatedAt: s.now(),
+	}}}
+	for _, p := range parts {
+		changes.Attempts = append(changes.Attempts, store.Attempt{MessageID: p.m.ID, Attempt: p.m.Attempts + 1, Sent: true, SentMessageID: r.messageID, At: s.now()})
+	}
+	if _, err := s.store.Commit(ctx, changes); err != nil {
+		s.log.Error("recording sent receipts", "chat", chat, "err", err)
+	}
+	return used
+}
+
+func compositionKey(chat, messageID int64) string {
+	return "composition:" + strconv.FormatInt(chat, 10) + ":" + strconv.FormatInt(messageID, 10)
+}
+
+// refresh edits the message holding a report's receipt to show the
+// reports in it as they are now.
+func (s *Sender) refresh(ctx context.Context, chat, dest int64, a handlers.Action) callResult {
+	receipt, ok, err := s.store.Outbox(ctx, fmt.Sprintf("receipt:%d:%d", a.Chat, a.MessageID))
+	if err != nil {
+		return callResult{o: transient, err: err}
+	}
+	if !ok || receipt.State != store.OutboxSent || receipt.SentMessageID == 0 {
+		return callResult{o: sent} // not sent yet: it will show the report as it is when it is
+	}
+	ids := []int64{a.MessageID}
+	if comp, ok, err := s.store.Outbox(ctx, compositionKey(a.Chat, receipt.SentMessageID)); err != nil {
+		return callResult{o: transient, err: err}
+	} else if ok {
+		var held []int64
+		if json.Unmarshal(comp.Payload, &held) == nil && len(held) > 0 {
+			ids = held
+		}
+	}
+	text, err := s.render.RenderReceipts(ctx, a.Chat, ids)
+	if err != nil {
+		return callResult{o: transient, err: err}
+	}
+	if text == "" {
+		return callResult{o: sent}
+	}
+	return s.call(ctx, chat, dest, a.Kind, false, func(dest int64) callResult {
+		return result(s.api.EditMessageText(ctx, &tg.EditMessageTextParams{ChatID: dest, MessageID: int(receipt.SentMessageID), Text: clip(text), ParseMode: models.ParseModeHTML}))
+	})
+}
+
+// finish records the outcome of an attempt.
+func (s *Sender) finish(ctx context.Context, m store.OutboxMessage, o outcome, retryAfter int, reason string, sentMessageID ...int64) {
+	attempt := store.Attempt{MessageID: m.ID, Attempt: m.Attempts + 1, At: s.now()}
+	switch o {
+	case sent, notModified:
+		attempt.Sent = true
+		if len(sentMessageID) > 0 {
+			attempt.SentMessageID = sentMessageID[0]
+		}
+	case retryLater:
+		attempt.Error, attempt.RetryAt = "429 retry after "+strconv.Itoa(retryAfter)+"s", s.now().Add(time.Duration(max(retryAfter, 1))*time.Second)
+	case transient:
+		attempt.Error = reason
+		if attempt.Attempt >= maxAttempts {
+			attempt.Final = true
+		} else {
+			attempt.RetryAt = s.now().Add(s.backoff(attempt.Attempt))
+		}
+	default: // rejected, forbidden, or a migration that failed again
+		attempt.Error, attempt.Final = o.String()+": "+reason, true
+	}
+	if attempt.Error == "" && !attempt.Sent {
+		attempt.Error = o.String()
+	}
+	if _, err := s.store.Commit(ctx, store.Changes{Attempts: []store.Attempt{attempt}}); err != nil && !errors.Is(err, context.Canceled) {
+		s.log.Error("recording an attempt", "outbox", m.ID, "err", err)
+	}
+}
+
+// backoff is exponential with ±25 % jitter: 1 s, 2 s, 4 s … up to 10 min.
+func (s *Sender) backoff(attempt int) time.Duration {
+	d := time.Second << min(attempt-1, 20)
+	d = min(d, maxBackoff)
+	s.randMu.Lock()
+	jitter := 0.75 + s.rand.Float64()/2
+	s.randMu.Unlock()
+	return time.Duration(float64(d) * jitter)
+}
+
+// keyboard builds an inline keyboard, or nil.
+func keyboard(rows [][]handlers.Button) models.ReplyMarkup {
+	if len(rows) == 0 {
+		return nil
+	}
+	kb := &models.InlineKeyboardMarkup{}
+	for _, row := range rows {
+		var r []models.InlineKeyboardButton
+		for _, b := range row {
+			r = append(r, models.InlineKeyboardButton{Text: b.Text, CallbackData: b.Data})
+		}
+		kb.InlineKeyboard = append(kb.InlineKeyboard, r)
+	}
+	return kb
+}
+
+// clip cuts a text to Telegram's limit on a line boundary.
+func clip(text string) string {
+	if len(text) <= textLimit {
+		return text
+	}
+	return splitText(text, textLimit)[0]
+}
+
+// splitText splits a text into pieces of at most limit bytes: between
+// blocks (blank lines) where it can, between lines where it must, and
+// inside a line only when one line alone is too long. A piece that would
+// cut an HTML element in two is sent as plain text instead.
+func splitText(text string, limit int) []string {
+	if len(text) <= limit {
+		return []string{text}
+	}
+	var pieces []string
+	var cur strings.Builder
+	flush := func() {
+		if cur.Len() > 0 {
+			pieces = append(pieces, cur.String())
+			cur.Reset()
+		}
+	}
+	for _, line := range strings.SplitAfter(text, "\n") {
+		for len(line) > limit {
+			flush()
+			cut := limit
+			for cut > 0 && !utf8Start(line[cut]) {
+				cut--
+			}
+			pieces = append(pieces, line[:cut])
+			line = line[cut:]
+		}
+		if cur.Len()+len(line) > limit {
+			flush()
+		}
+		cur.WriteString(line)
+	}
+	flush()
+	for i, p := range pieces {
+		p = strings.TrimRight(p, "\n")
+		if !balanced(p) {
+			p = stripTags(p)
+		}
+		pieces[i] = p
+	}
+	return pieces
+}
+
+func utf8Start(b byte) bool { return b&0xC0 != 0x80 }
+
+// balanced reports whether every tag opened in s is closed in s.
+func balanced(s string) bool {
+	var open []string
+	for {
+		i := strings.IndexByte(s, '<')
+		if i < 0 {
+			return len(open) == 0
+		}
+		j := strings.IndexByte(s[i:], '>')
+		if j < 0 {
+			return false
+		}
+		tag := s[i+1 : i+j]
+		s = s[i+j+1:]
+		name, _, _ := strings.Cut(tag, " ")
+		if strings.HasPrefix(name, "/") {
+			if len(open) == 0 || open[len(open)-1] != name[1:] {
+				return false
+			}
+			open = open[:len(open)-1]
+		} else {
+			open = append(open, name)
+		}
+	}
+}
+
+// stripTags turns HTML into its plain text, escapes kept.
+func stripTags(s string) string {
+	var b strings.Builder
+	in := false
+	for _, r := range s {
+		switch {
+		case r == '<':
+			in = true
+		case r == '>' && in:
+			in = false
+		case !in:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// sortedKeys is used by tests and replay to list chats in a stable order.
+func sortedKeys(m map[int64][]store.OutboxMessage) []int64 {
+	keys := make([]int64, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i] < keys[j] })
+	return keys
+}

@@ -1,0 +1,219 @@
+package bot
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"time"
+
+	"github.com/go-telegram/bot/models"
+
+	"gridbot/handlers"
+	"gridbot/store"
+)
+
+// Handler is what the bot asks about each update. *handlers.Handler
+// implements it.
+type Handler interface {
+	HandleMessage(ctx context.Context, m handlers.Message) ([]handlers.Action, error)
+	HandlePress(ctx context.Context, p handlers.Press) ([]handlers.Action, error)
+}
+
+// Outbox is where actions are queued durably. *store.Store implements it.
+type Outbox interface {
+	Commit(ctx context.Context, c store.Changes) (store.Result, error)
+}
+
+// Processor makes each update's effects durable: the handler records what
+// it must, then the processor queues the handler's actions in the outbox.
+// When Process returns nil the update may be confirmed to Telegram.
+type Processor struct {
+	handler Handler
+	outbox  Outbox
+	now     func() time.Time
+	log     *slog.Logger
+	metrics *Metrics
+	// queued is called after actions were queued (the sender's Wake).
+	queued func()
+}
+
+// NewProcessor returns a Processor.
+func NewProcessor(h Handler, outbox Outbox, now func() time.Time, log *slog.Logger, m *Metrics, queued func()) *Processor {
+	if queued == nil {
+		queued = func() {}
+	}
+	return &Processor{handler: h, outbox: outbox, now: now, log: log.With("component", "updates"), metrics: m, queued: queued}
+}
+
+// chatOf returns the chat an update belongs to (0 for none), which decides
+// its order: updates of one chat are processed one after another.
+func chatOf(u *models.Update) int64 {
+	switch {
+	case u.Message != nil:
+		return u.Message.Chat.ID
+	case u.EditedMessage != nil:
+		return u.EditedMessage.Chat.ID
+	case u.CallbackQuery != nil && u.CallbackQuery.Message.Message != nil:
+		return u.CallbackQuery.Message.Message.Chat.ID
+	case u.CallbackQuery != nil && u.CallbackQuery.Message.InaccessibleMessage != nil:
+		return u.CallbackQuery.Message.InaccessibleMessage.Chat.ID
+	case u.MyChatMember != nil:
+		return u.MyChatMember.Chat.ID
+	}
+	return 0
+}
+
+// updateType names an update's type for metrics and logs.
+func updateType(u *models.Update) string {
+	switch {
+	case u.Message != nil:
+		return "message"
+	case u.EditedMessage != nil:
+		return "edited_message"
+	case u.CallbackQuery != nil:
+		return "callback_query"
+	case u.MyChatMember != nil:
+		return "my_chat_member"
+	}
+	return "other"
+}
+
+// Process handles one update. It returns an error only when the update's
+// effects could not be made durable (the store failed): the caller must not
+// confirm it. A panic in a handler is recovered, logged and counted, and the
+// update is answered with a short apology and confirmed, so one poisonous
+// message cannot stop the bot.
+func (p *Processor) Process(ctx context.Context, u *models.Update) (err error) {
+	start := p.now()
+	kind := updateType(u)
+	p.metrics.updates.WithLabelValues(kind).Inc()
+	defer func() {
+		p.metrics.handlerSeconds.Observe(p.now().Sub(start).Seconds())
+	}()
+	actions, err := p.handle(ctx, u)
+	if err != nil {
+		return fmt.Errorf("update %d: %w", u.ID, err)
+	}
+	if err := p.enqueue(ctx, actions); err != nil {
+		return fmt.Errorf("update %d: %w", u.ID, err)
+	}
+	return nil
+}
+
+// handle calls the handler, turning a panic into an apology.
+func (p *Processor) handle(ctx context.Context, u *models.Update) (actions []handlers.Action, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			p.metrics.panics.Inc()
+			// the stack names code, not data; the update's content is not logged
+			p.log.Error("handler panicked", "update", u.ID, "type", updateType(u), "chat", chatOf(u), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			actions, err = apology(u), nil
+		}
+	}()
+	switch {
+	case u.Message != nil:
+		return p.handler.HandleMessage(ctx, toMessage(u.Message, false))
+	case u.EditedMessage != nil:
+		return p.handler.HandleMessage(ctx, toMessage(u.EditedMessage, true))
+	case u.CallbackQuery != nil:
+		press, ok := toPress(u.CallbackQuery, p.now())
+		if !ok {
+			return []handlers.Action{{Kind: handlers.Answer, Key: "answer:" + u.CallbackQuery.ID, CallbackID: u.CallbackQuery.ID}}, nil
+		}
+		return p.handler.HandlePress(ctx, press)
+	}
+	return nil, nil
+}
+
+// apology is the answer to an update whose handler panicked.
+func apology(u *models.Update) []handlers.Action {
+	switch {
+	case u.Message != nil:
+		m := u.Message
+		return []handlers.Action{{Kind: handlers.Send, Key: fmt.Sprintf("apology:%d:%d", m.Chat.ID, m.ID), Chat: m.Chat.ID, ReplyTo: int64(m.ID),
+			Text: "抱歉，处理这条消息时出了问题，已记录。Sorry, something went wrong with this message."}}
+	case u.CallbackQuery != nil:
+		return []handlers.Action{{Kind: handlers.Answer, Key: "answer:" + u.CallbackQuery.ID, CallbackID: u.CallbackQuery.ID, Text: "抱歉，出了问题。Sorry, something went wrong."}}
+	}
+	return nil
+}
+
+// enqueue records actions in the outbox, in one durable step.
+func (p *Processor) enqueue(ctx context.Context, actions []handlers.Action) error {
+	if len(actions) == 0 {
+		return nil
+	}
+	now := p.now()
+	msgs := make([]store.OutboxMessage, 0, len(actions))
+	for _, a := range actions {
+		m, err := outboxMessage(a, now)
+		if err != nil {
+			return err
+		}
+		msgs = append(msgs, m)
+	}
+	if _, err := p.outbox.Commit(ctx, store.Changes{Outbox: msgs}); err != nil {
+		return fmt.Errorf("queue %d actions: %w", len(msgs), err)
+	}
+	p.queued()
+	return nil
+}
+
+// outboxMessage turns an action into an outbox message.
+func outboxMessage(a handlers.Action, now time.Time) (store.OutboxMessage, error) {
+	payload, err := json.Marshal(a)
+	if err != nil {
+		return store.OutboxMessage{}, fmt.Errorf("encode action: %w", err)
+	}
+	notBefore := a.NotBefore
+	if notBefore.IsZero() {
+		notBefore = now
+	}
+	return store.OutboxMessage{Key: a.Key, Chat: a.Chat, Method: string(a.Kind), Payload: payload, NotBefore: notBefore, CreatedAt: now}, nil
+}
+
+func toUser(u *models.User) handlers.User {
+	if u == nil {
+		return handlers.User{}
+	}
+	return handlers.User{ID: u.ID, FirstName: u.FirstName, LastName: u.LastName, Username: u.Username, LanguageCode: u.LanguageCode, IsBot: u.IsBot}
+}
+
+func toChat(c models.Chat) handlers.Chat {
+	return handlers.Chat{ID: c.ID, Type: string(c.Type), Title: c.Title}
+}
+
+// toMessage converts a Telegram message. A caption counts as text: a report
+// may come with a photo.
+func toMessage(m *models.Message, edited bool) handlers.Message {
+	text := m.Text
+	if text == "" {
+		text = m.Caption
+	}
+	out := handlers.Message{
+		Chat: toChat(m.Chat), From: toUser(m.From), ID: int64(m.ID), Text: text,
+		Date: time.Unix(int64(m.Date), 0), MigrateTo: m.MigrateToChatID,
+	}
+	if edited {
+		out.EditDate = time.Unix(int64(m.EditDate), 0)
+		if m.EditDate == 0 {
+			out.EditDate = out.Date.Add(time.Second)
+		}
+	}
+	if r := m.ReplyToMessage; r != nil {
+		out.ReplyTo = &handlers.Replied{ID: int64(r.ID), From: toUser(r.From)}
+	}
+	return out
+}
+
+// toPress converts a button press; ok is false when the message it was on
+// is no longer accessible.
+func toPress(q *models.CallbackQuery, now time.Time) (handlers.Press, bool) {
+	m := q.Message.Message
+	if m == nil {
+		return handlers.Press{}, false
+	}
+	return handlers.Press{ID: q.ID, Chat: toChat(m.Chat), From: toUser(&q.From), MessageID: int64(m.ID), Data: q.Data, At: now}, true
+}

@@ -1,0 +1,189 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	tg "github.com/go-telegram/bot"
+	"github.com/go-telegram/bot/models"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"gridbot/bot"
+	"gridbot/handlers"
+	"gridbot/store"
+)
+
+// pollTimeout is the long poll's length; the HTTP client waits longer.
+const pollTimeout = 50 * time.Second
+
+// webhookPath is where Telegram posts updates in webhook mode.
+const webhookPath = "/telegram/webhook"
+
+// runServe implements `gridbot serve`.
+func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg config
+	cfg.register(fs, getenv)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := cfg.finish(); err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	if cfg.Token == "" {
+		return fmt.Errorf("serve: TELEGRAM_BOT_TOKEN is not set (create a bot with @BotFather, see README)")
+	}
+	log := newLogger(stderr, getenv)
+
+	st, err := store.Open(ctx, cfg.DB, store.Options{Logger: log})
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	defer st.Close()
+
+	client := &http.Client{Timeout: pollTimeout + 15*time.Second}
+	api, err := tg.New(cfg.Token, tg.WithServerURL(cfg.APIURL), tg.WithHTTPClient(pollTimeout, client), tg.WithSkipGetMe(),
+		tg.WithErrorsHandler(func(err error) { log.Warn("telegram client", "err", err) }))
+	if err != nil {
+		return fmt.Errorf("serve: telegram client: %w", err)
+	}
+	me, err := getMe(ctx, api, log)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	log.Info("connected to Telegram", "bot", me.Username, "id", me.ID)
+
+	metrics := bot.NewMetrics()
+	h := handlers.New(handlers.Config{
+		Operators: cfg.Operators, BotUsername: me.Username, Location: cfg.Location,
+		ReceiptDelay: 3 * time.Second, OnReport: metrics.Report,
+	}, st, bot.NewAdmins(api, time.Now), time.Now, log)
+	sender := bot.NewSender(api, st, h, time.Now, log, metrics, bot.SenderOptions{Workers: 8, Seed: uint64(time.Now().UnixNano())})
+	proc := bot.NewProcessor(h, st, time.Now, log, metrics, sender.Wake)
+	dispatch := bot.NewDispatcher(proc, 8, log)
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		if _, _, err := st.OutboxStats(r.Context()); err != nil {
+			http.Error(w, "store: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	mux.Handle("/metrics", promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{}))
+	if cfg.WebhookURL != "" {
+		mux.Handle(webhookPath, bot.WebhookHandler(cfg.WebhookSecret, dispatch, log))
+	}
+	ln, err := net.Listen("tcp", cfg.HTTP)
+	if err != nil {
+		return fmt.Errorf("serve: listen %s: %w", cfg.HTTP, err)
+	}
+	fmt.Fprintf(stdout, "gridbot: http on %s\n", ln.Addr())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+
+	registerCommands(ctx, api, log)
+	if cfg.WebhookURL != "" {
+		if _, err := api.SetWebhook(ctx, &tg.SetWebhookParams{URL: cfg.WebhookURL, SecretToken: cfg.WebhookSecret,
+			AllowedUpdates: []string{models.AllowedUpdateMessage, models.AllowedUpdateEditedMessage, models.AllowedUpdateCallbackQuery, models.AllowedUpdateMyChatMember}}); err != nil {
+			return fmt.Errorf("serve: setWebhook: %w", err)
+		}
+		log.Info("webhook mode", "path", webhookPath)
+	} else if _, err := api.DeleteWebhook(ctx, &tg.DeleteWebhookParams{}); err != nil {
+		log.Warn("deleteWebhook failed; polling anyway", "err", err)
+	}
+
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http server", "err", err)
+		}
+	})
+	wg.Go(func() { _ = sender.Run(ctx) })
+	if cfg.WebhookURL == "" {
+		poller := bot.NewPoller(cfg.APIURL, cfg.Token, client, pollTimeout, dispatch.Batch, log, metrics)
+		wg.Go(func() { _ = poller.Run(ctx) })
+	}
+	log.Info("gridbot is running", "store", storeKind(cfg.DB), "tz", cfg.TZ)
+	<-ctx.Done()
+	log.Info("stopping: finishing what is under way")
+	shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 8*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(shutdown)
+	wg.Wait()
+	log.Info("stopped")
+	return nil
+}
+
+// getMe asks Telegram who the bot is, retrying while the network is down.
+func getMe(ctx context.Context, api bot.API, log *slog.Logger) (*models.User, error) {
+	for attempt := 1; ; attempt++ {
+		me, err := api.GetMe(ctx)
+		if err == nil {
+			return me, nil
+		}
+		if errors.Is(err, tg.ErrorUnauthorized) || errors.Is(err, tg.ErrorNotFound) {
+			return nil, fmt.Errorf("getMe: the bot token was refused: %w", err)
+		}
+		wait := min(time.Second<<min(attempt-1, 5), 30*time.Second)
+		log.Warn("getMe failed; retrying", "err", err, "retry_in", wait)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+}
+
+// registerCommands publishes the command menu, in Chinese and English.
+func registerCommands(ctx context.Context, api bot.API, log *slog.Logger) {
+	for _, lang := range []string{"", "en"} {
+		var groupCmds, privateCmds []models.BotCommand
+		for _, c := range handlers.Commands() {
+			desc := c.Zh
+			if lang == "en" {
+				desc = c.En
+			}
+			cmd := models.BotCommand{Command: c.Name, Description: desc}
+			if c.Groups {
+				groupCmds = append(groupCmds, cmd)
+			}
+			if c.Private {
+				privateCmds = append(privateCmds, cmd)
+			}
+		}
+		for _, set := range []struct {
+			scope models.BotCommandScope
+			cmds  []models.BotCommand
+		}{{&models.BotCommandScopeAllGroupChats{}, groupCmds}, {&models.BotCommandScopeAllPrivateChats{}, privateCmds}} {
+			if _, err := api.SetMyCommands(ctx, &tg.SetMyCommandsParams{Commands: set.cmds, Scope: set.scope, LanguageCode: lang}); err != nil {
+				log.Warn("setMyCommands failed", "err", err)
+			}
+		}
+	}
+}
+
+func storeKind(url string) string {
+	if strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://") {
+		return "postgres"
+	}
+	return "embedded"
+}
+
+// newLogger logs text to stderr at GRIDBOT_LOG_LEVEL (info by default).
+func newLogger(w io.Writer, getenv func(string) string) *slog.Logger {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(envOr(getenv, "GRIDBOT_LOG_LEVEL", "info"))); err != nil {
+		level = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}

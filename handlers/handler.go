@@ -1,0 +1,227 @@
+package handlers
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"gridbot/report"
+	"gridbot/store"
+)
+
+// Store is what handlers read and write. *store.Store implements it.
+type Store interface {
+	Commit(ctx context.Context, c store.Changes) (store.Result, error)
+	Binding(ctx context.Context, chat int64) (store.Binding, bool, error)
+	Bindings(ctx context.Context) ([]store.Binding, error)
+	Settings(ctx context.Context, chat int64) (map[string]string, error)
+	Roster(ctx context.Context, chat int64) ([]store.Member, error)
+	ActiveMembers(ctx context.Context, chat int64) ([]store.Member, error)
+	Report(ctx context.Context, chat, messageID int64) (store.Revision, bool, error)
+	Reports(ctx context.Context, q store.ReportQuery) ([]store.Revision, error)
+	History(ctx context.Context, chat, messageID int64) ([]store.HistoryEvent, error)
+	FindIdentity(ctx context.Context, phone, idNumber string, since report.Date) ([]store.Revision, error)
+	Outbox(ctx context.Context, key string) (store.OutboxMessage, bool, error)
+}
+
+// Admins tells whether a user administers a chat (Telegram's
+// getChatAdministrators, cached by the bot).
+type Admins interface {
+	IsAdmin(ctx context.Context, chat, user int64) (bool, error)
+}
+
+// Config is what handlers need to know about the deployment.
+type Config struct {
+	// Operators may bind groups; they count as admins everywhere.
+	Operators map[int64]bool
+	// BotUsername makes /cmd@otherbot ordinary chat.
+	BotUsername string
+	// Location is the default time zone of a chat.
+	Location *time.Location
+	// ReceiptDelay lets receipts that arrive close together merge into one
+	// message; the 👌 reaction is immediate.
+	ReceiptDelay time.Duration
+	// OnReport, if set, is told of every report recorded: its kind and
+	// outcome (valid, invalid, repeat). For metrics; it gets no content.
+	OnReport func(kind, outcome string)
+}
+
+// Handler handles messages and presses.
+type Handler struct {
+	cfg    Config
+	store  Store
+	admins Admins
+	now    func() time.Time
+	log    *slog.Logger
+
+	zonesMu sync.Mutex
+	zones   map[string]*time.Location
+
+	presses map[string]PressFunc
+}
+
+// New returns a Handler.
+func New(cfg Config, st Store, admins Admins, now func() time.Time, log *slog.Logger) *Handler {
+	if cfg.Location == nil {
+		cfg.Location = time.UTC
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.OnReport == nil {
+		cfg.OnReport = func(string, string) {}
+	}
+	return &Handler{cfg: cfg, store: st, admins: admins, now: now, log: log.With("component", "handlers"),
+		zones: map[string]*time.Location{}, presses: map[string]PressFunc{}}
+}
+
+// HandleMessage decides what to do with a message. Everything it records
+// is durable when it returns; the actions are for the caller to queue.
+func (h *Handler) HandleMessage(ctx context.Context, m Message) ([]Action, error) {
+	if m.From.IsBot || m.Chat.ID == 0 {
+		return nil, nil
+	}
+	if m.MigrateTo != 0 {
+		return nil, h.migrate(ctx, m)
+	}
+	text := strings.TrimSpace(m.Text)
+	if text == "" {
+		return nil, nil
+	}
+	if name, args, ok := h.parseCommand(text); ok {
+		if cmd, ok := commandByName[name]; ok && !m.Edited() {
+			return h.runCommand(ctx, cmd, m, args)
+		}
+		if _, isReport := reportCommands[name]; !isReport {
+			return nil, nil // a command we do not know, or an edited command
+		}
+	}
+	if m.ReplyTo != nil && isUndoWord(text) && !m.Edited() {
+		return h.undo(ctx, m, m.ReplyTo.ID)
+	}
+	return h.handleReport(ctx, m)
+}
+
+// parseCommand splits "/name@bot args". Commands for another bot are not
+// ours: ok is false.
+func (h *Handler) parseCommand(text string) (name, args string, ok bool) {
+	if !strings.HasPrefix(text, "/") {
+		return "", "", false
+	}
+	word, rest, _ := strings.Cut(text[1:], " ")
+	if i := strings.IndexAny(word, "\n"); i >= 0 {
+		word, rest = word[:i], word[i+1:]+" "+rest
+	}
+	name, bot, addressed := strings.Cut(word, "@")
+	if addressed && h.cfg.BotUsername != "" && !strings.EqualFold(bot, h.cfg.BotUsername) {
+		return "", "", false
+	}
+	return strings.ToLower(name), strings.TrimSpace(rest), name != ""
+}
+
+// reportCommands are the /commands that start reports rather than run.
+var reportCommands = map[string]bool{
+	"arrival": true, "fever": true, "gathering": true, "wedding": true, "funeral": true, "tenant": true, "daily": true,
+}
+
+func isUndoWord(s string) bool {
+	switch strings.ToLower(strings.Trim(s, " 。.!！")) {
+	case "撤销", "撤回", "作废", "删除", "undo", "withdraw":
+		return true
+	}
+	return false
+}
+
+// migrate records that a group became a supergroup.
+func (h *Handler) migrate(ctx context.Context, m Message) error {
+	_, err := h.store.Commit(ctx, store.Changes{Migrations: []store.Migration{{From: m.Chat.ID, To: m.MigrateTo, At: h.now()}}})
+	if err != nil {
+		return fmt.Errorf("handlers: migrate: %w", err)
+	}
+	h.log.Info("chat migrated", "from", m.Chat.ID, "to", m.MigrateTo)
+	return nil
+}
+
+// location returns a chat's time zone.
+func (h *Handler) location(settings map[string]string) *time.Location {
+	name := settings[SettingTZ]
+	if name == "" {
+		return h.cfg.Location
+	}
+	h.zonesMu.Lock()
+	defer h.zonesMu.Unlock()
+	if loc, ok := h.zones[name]; ok {
+		return loc
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		loc = h.cfg.Location
+	}
+	h.zones[name] = loc
+	return loc
+}
+
+// Setting keys a chat may hold.
+const (
+	SettingTZ          = "tz"
+	SettingObservation = "observation"
+	SettingActive      = "active"
+	settingPassNext    = "pass_next"
+)
+
+// observationDays returns a chat's home observation period.
+func observationDays(settings map[string]string) int {
+	if n, err := strconv.Atoi(settings[SettingObservation]); err == nil && n > 0 && n <= 60 {
+		return n
+	}
+	return 14
+}
+
+// isAdmin reports whether a user may administer a chat.
+func (h *Handler) isAdmin(ctx context.Context, chat, user int64) (bool, error) {
+	if h.cfg.Operators[user] {
+		return true, nil
+	}
+	if h.admins == nil {
+		return false, nil
+	}
+	ok, err := h.admins.IsAdmin(ctx, chat, user)
+	if err != nil {
+		return false, fmt.Errorf("handlers: admins of %d: %w", chat, err)
+	}
+	return ok, nil
+}
+
+// langOf picks the language to answer a user in: English for users whose
+// Telegram language is English and who wrote no Chinese.
+func langOf(u User, text string) report.Lang {
+	if strings.HasPrefix(u.LanguageCode, "en") && !hasHan(text) {
+		return report.En
+	}
+	return report.Zh
+}
+
+func hasHan(s string) bool {
+	for _, r := range s {
+		if r >= 0x4e00 && r <= 0x9fff {
+			return true
+		}
+	}
+	return false
+}
+
+// key builds an outbox key from parts.
+func key(parts ...any) string {
+	var b strings.Builder
+	for i, p := range parts {
+		if i > 0 {
+			b.WriteByte(':')
+		}
+		fmt.Fprint(&b, p)
+	}
+	return b.String()
+}

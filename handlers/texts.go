@@ -1,0 +1,101 @@
+package handlers
+
+import (
+	"fmt"
+	"html"
+
+	"gridbot/report"
+)
+
+// safeHTML is text already rendered as HTML: say does not escape it.
+type safeHTML string
+
+// texts are the bot's answers, Chinese and English, as fmt formats.
+// Arguments are escaped unless they are safeHTML.
+var texts = map[string][2]string{
+	"notHere": {"%s 不能在这里使用。", "%s cannot be used here."},
+	"helpUnbound": {
+		"你好！我是网格报告机器人。本群还没有绑定到村或指挥部，暂不处理报告。\n请运营者在本群发送：\n<code>/bind village 村名</code>（村群）或 <code>/bind command 指挥部</code>（指挥部群）。\n发送 /whoami 可查看自己的用户 id。",
+		"Hello! I am the grid reporting bot. This group is not bound to a village or the command yet, so I do not take reports here.\nAn operator binds it with <code>/bind village NAME</code> or <code>/bind command NAME</code>.\nSend /whoami to see your user id.",
+	},
+	"helpPrivate": {
+		"你好！房东可以在这里登记租户。\n先发送 <code>/village 村名</code> 选择所在的村（只需一次），然后按格式发送，例如：\n%s\n发送 /template 租户 获取模板。",
+		"Hello! Landlords can register tenants here.\nFirst send <code>/village NAME</code> once to choose your village, then send a report such as:\n%s\nSend /template tenant for a template.",
+	},
+	"helpVillage": {
+		"📋 <b>%s</b> 网格报告\n每条报告一条消息，以类型开头，例如：\n%s\n类型：返乡、发热、婚丧、租户、日报（无情况发“零报告”）。\n报错了直接编辑原消息，或回复那条报告“撤销”。\n/template 类型 获取模板，/today 今天的数字，/join 加入日报名单。",
+		"📋 <b>%s</b> grid reports\nOne report per message, starting with its kind, e.g.:\n%s\nKinds: arrival, fever, gathering, tenant, daily (send /daily with nothing else for a zero report).\nTo fix one, edit your message, or reply “undo” to it.\n/template KIND for a template, /today for today's numbers, /join to join the daily roster.",
+	},
+	"helpCommand": {
+		"📋 <b>%s</b>：指挥部群。每晚自动发送各村汇总；/today 查看今天各村的数字。",
+		"📋 <b>%s</b>: the command group. The evening roll-up of every village is posted here; /today shows today's numbers.",
+	},
+	"templateUsage": {"用法：/template 类型。类型：返乡 发热 婚丧 租户 日报", "Usage: /template KIND, one of arrival fever gathering tenant daily"},
+	"template":      {"复制下面的模板，改成实际内容后发送：\n<pre>%s</pre>%s", "Copy this template, fill it in and send it:\n<pre>%s</pre>%s"},
+	"optional":      {"\n选填：%s", "\nOptional: %s"},
+	"bindUsage":     {"用法：/bind village 村名，或 /bind command 指挥部名称", "Usage: /bind village NAME, or /bind command NAME"},
+	"notOperator":   {"只有运营者可以绑定或解绑群。发送 /whoami 查看你的用户 id，请管理员把它加入 GRIDBOT_OPERATORS。", "Only operators can bind or unbind groups. Send /whoami for your user id and ask for it to be added to GRIDBOT_OPERATORS."},
+	"boundVillage":  {"✅ 已绑定：本群是 <b>%s</b> 的村群。\n网格员请发送 /join 加入日报名单；发送 /help 查看报告格式。", "✅ Bound: this group is the village group of <b>%s</b>.\nGrid workers: send /join to join the daily roster; /help shows how to report."},
+	"boundCommand":  {"✅ 已绑定：本群是 <b>%s</b> 指挥部群，每晚会收到各村汇总。", "✅ Bound: this group is the command group <b>%s</b>; the evening roll-up is posted here."},
+	"nameTaken":     {"“%s”已经绑定到另一个群。同一个村只能有一个村群。", "“%s” is already bound to another group. A village has one group."},
+	"unbound":       {"已解除绑定：本群不再处理报告，已有记录都保留。", "Unbound: this group no longer takes reports; what was recorded is kept."},
+	"notBound":      {"本群没有绑定。", "This group is not bound."},
+	"villageUsage":  {"用法：/village 村名。已有的村：%s", "Usage: /village NAME. Villages: %s"},
+	"villageSet":    {"✅ 好的，你在这里登记的租户将记在 <b>%s</b>。现在可以发送租户登记了。", "✅ Done: tenants you register here are recorded for <b>%s</b>. You can send tenant reports now."},
+	"noVillage":     {"没有叫“%s”的村。已有的村：%s", "There is no village called “%s”. Villages: %s"},
+	"chooseVillage": {"请先发送 <code>/village 村名</code> 选择你所在的村，再发送报告。", "Please send <code>/village NAME</code> to choose your village first, then send the report."},
+	"privateKinds":  {"私聊只能登记租户。其他报告请发到村群。", "Only tenant reports are taken in a private chat; send other reports to your village group."},
+	"joined":        {"✅ %s 已加入日报名单，每天17点前请发送日报（无情况发“零报告”）。", "✅ %s joined the daily roster: send your daily report before 17:00 (a zero report when nothing happened)."},
+	"alreadyJoined": {"%s 已在日报名单中。", "%s is already on the daily roster."},
+	"left":          {"%s 已退出日报名单，不会再被提醒。", "%s left the daily roster and will not be reminded."},
+	"notJoined":     {"%s 不在日报名单中。", "%s is not on the daily roster."},
+	"whoami":        {"你的用户 id：<code>%d</code>\n名字：%s\n运营者：%s\n本群管理员：%s\n本群：%s", "Your user id: <code>%d</code>\nName: %s\nOperator: %s\nAdmin here: %s\nThis chat: %s"},
+	"yes":           {"是", "yes"},
+	"no":            {"否", "no"},
+	"chatUnbound":   {"未绑定", "not bound"},
+	"chatVillage":   {"%s 的村群", "village group of %s"},
+	"chatCommand":   {"指挥部群 %s", "command group %s"},
+	"chatLandlord":  {"房东私聊，登记到 %s", "landlord's private chat, reporting for %s"},
+	"undoWhich":     {"请回复要撤销的那条报告，再发送 /undo 或“撤销”。", "Reply to the report you want to withdraw with /undo or “undo”."},
+	"undoNone":      {"那条消息没有可撤销的报告。", "That message holds no report to withdraw."},
+	"undoNotYours":  {"只能撤销自己的报告；管理员可以撤销任何报告。", "You can only withdraw your own reports; admins can withdraw any."},
+	"undone":        {"↩️ 已撤销：%s", "↩️ Withdrawn: %s"},
+	"listUsage":     {"用法：/list 类型 [日期]，例如 /list 返乡 或 /list 发热 2月5日", "Usage: /list KIND [DATE], e.g. /list arrival or /list fever 2020-02-05"},
+	"listEmpty":     {"%s %s：没有记录。", "%s %s: nothing recorded."},
+	"listHead":      {"📋 %s %s，共 %d 条：", "📋 %s %s, %d in all:"},
+	"badDate":       {"看不懂日期“%s”，例如 2月5日、2020-02-05、昨天。", "Cannot read the date “%s”; try 2020-02-05 or yesterday."},
+	"staleButton":   {"这个按钮已失效。", "This button is no longer active."},
+	"apology":       {"抱歉，处理这条消息时出了问题，已记录。请稍后再试。", "Sorry, something went wrong with this message; it has been logged. Please try again later."},
+}
+
+// say renders a text in a language.
+func say(lang report.Lang, name string, args ...any) string {
+	t, ok := texts[name]
+	if !ok {
+		return name
+	}
+	format := t[0]
+	if lang == report.En {
+		format = t[1]
+	}
+	escaped := make([]any, len(args))
+	for i, a := range args {
+		switch v := a.(type) {
+		case safeHTML:
+			escaped[i] = string(v)
+		case string:
+			escaped[i] = html.EscapeString(v)
+		default:
+			escaped[i] = a
+		}
+	}
+	return fmt.Sprintf(format, escaped...)
+}
+
+// yesNo renders a boolean.
+func yesNo(lang report.Lang, b bool) string {
+	if b {
+		return say(lang, "yes")
+	}
+	return say(lang, "no")
+}

@@ -1,0 +1,179 @@
+package tally
+
+import (
+	"fmt"
+	"html"
+	"sort"
+	"strconv"
+	"strings"
+
+	"gridbot/report"
+	"gridbot/store"
+)
+
+// The renderers below produce Telegram HTML: every user-supplied string is
+// escaped, phone and ID numbers are masked.
+
+// Detail says how much a village's rendering shows.
+type Detail int
+
+const (
+	// Brief shows the numbers only (/today).
+	Brief Detail = iota
+	// Lists adds who and what: the evening summary.
+	Lists
+)
+
+func pick(lang report.Lang, zh, en string) string {
+	if lang == report.En {
+		return en
+	}
+	return zh
+}
+
+func esc(s string) string { return html.EscapeString(s) }
+
+// names joins members' names.
+func names(ms []store.Member, lang report.Lang) string {
+	out := make([]string, len(ms))
+	for i, m := range ms {
+		out[i] = esc(m.Name)
+	}
+	return strings.Join(out, pick(lang, "、", ", "))
+}
+
+// RenderVillage renders a village's day. title heads it (e.g. 今日统计 or
+// 每日汇总); observation is the village's observation period in days.
+func RenderVillage(v Village, lang report.Lang, title string, detail Detail, observation int) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "📊 <b>%s</b> %s %s", esc(v.Name), esc(title), v.Day)
+	c := v.Counts
+	b.WriteString("\n" + pick(lang,
+		fmt.Sprintf("返乡 %d｜发热 %d｜婚丧 %d｜租户 %d", c.Arrivals, c.Fevers, c.Gatherings, c.Tenants),
+		fmt.Sprintf("arrivals %d | fevers %d | gatherings %d | tenants %d", c.Arrivals, c.Fevers, c.Gatherings, c.Tenants)))
+	if detail == Lists {
+		writeList(&b, lang, "🧳", pick(lang, "返乡", "Arrivals"), v.Of(report.Arrival), func(r store.Revision) string {
+			return fmt.Sprintf("%s %s→%s %s %s", r.Fields["name"], r.Fields["origin"], r.Fields["address"], r.Fields["arrived_on"], report.MaskPhone(r.Fields["phone"]))
+		})
+		writeList(&b, lang, "🌡", pick(lang, "发热", "Fevers"), v.Of(report.Fever), func(r store.Revision) string {
+			return fmt.Sprintf("%s %s %s %s", r.Fields["name"], report.DisplayValue("temperature", r.Fields["temperature"], lang, false), r.Fields["address"], r.Fields["action"])
+		})
+		writeList(&b, lang, "🎎", pick(lang, "婚丧", "Gatherings"), v.Of(report.Gathering), func(r store.Revision) string {
+			return gatheringLine(r, lang)
+		})
+		writeList(&b, lang, "🏘", pick(lang, "租户", "Tenants"), v.Of(report.Tenant), func(r store.Revision) string {
+			return fmt.Sprintf("%s %s %s %s", r.Fields["name"], r.Fields["address"], report.MaskPhone(r.Fields["phone"]), r.Fields["pass"])
+		})
+	}
+	fmt.Fprintf(&b, "\n🏠 %s", pick(lang, fmt.Sprintf("居家观察 %d 人", c.UnderObservation), fmt.Sprintf("under home observation: %d", c.UnderObservation)))
+	if detail == Lists {
+		var ending []string
+		tomorrow := v.Day.AddDays(1)
+		for _, r := range v.Observed {
+			if r.EventDay().AddDays(observation-1) == tomorrow {
+				ending = append(ending, esc(r.Fields["name"]))
+			}
+		}
+		if len(ending) > 0 {
+			b.WriteString(pick(lang, "，明天解除：", "; ending tomorrow: ") + strings.Join(ending, pick(lang, "、", ", ")))
+		}
+	}
+	// everyone who sent a daily report is on the roster (sending one joins)
+	expected := len(v.Missing) + c.DailyReports
+	fmt.Fprintf(&b, "\n📝 %s", pick(lang, fmt.Sprintf("日报 %d/%d 已报", c.DailyReports, expected), fmt.Sprintf("daily reports: %d of %d", c.DailyReports, expected)))
+	if len(v.Missing) > 0 {
+		b.WriteString(pick(lang, "；未报：", "; missing: ") + names(v.Missing, lang))
+	}
+	return b.String()
+}
+
+func gatheringLine(r store.Revision, lang report.Lang) string {
+	line := fmt.Sprintf("%s %s %s %s %s", report.DisplayValue("type", r.Fields["type"], lang, false), r.Fields["host"], r.Fields["date"], r.Fields["address"],
+		pick(lang, r.Fields["guests"]+"人", r.Fields["guests"]+" guests"))
+	if t := r.Fields["tables"]; t != "" {
+		line += pick(lang, " "+t+"桌", " "+t+" tables")
+	}
+	if AboveThreshold(r) {
+		line += pick(lang, " ⚠️须审批", " ⚠️ needs approval")
+	}
+	return line
+}
+
+// AboveThreshold reports a gathering over the filing threshold.
+func AboveThreshold(r store.Revision) bool {
+	guests, _ := strconv.Atoi(r.Fields["guests"])
+	tables, _ := strconv.Atoi(r.Fields["tables"])
+	return guests > report.GuestsThreshold || tables > report.TablesThreshold
+}
+
+func writeList(b *strings.Builder, lang report.Lang, icon, title string, rs []store.Revision, line func(store.Revision) string) {
+	if len(rs) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "\n%s %s：", icon, title)
+	for i, r := range rs {
+		fmt.Fprintf(b, "\n  %d. %s", i+1, esc(strings.Join(strings.Fields(line(r)), " ")))
+	}
+}
+
+// RenderRollup renders every village's day for the command group.
+func RenderRollup(d Day, lang report.Lang, title string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "📋 <b>%s</b> %s", esc(title), d.Day)
+	var missing []string
+	var fevers, gatherings []string
+	for _, v := range d.Villages {
+		c := v.Counts
+		mark := "✅"
+		if c.DailyReports == 0 {
+			mark = "❌"
+			missing = append(missing, esc(v.Name))
+		}
+		b.WriteString("\n" + esc(v.Name) + pick(lang,
+			fmt.Sprintf("：日报%s 返乡%d 发热%d 婚丧%d 租户%d 观察%d", mark, c.Arrivals, c.Fevers, c.Gatherings, c.Tenants, c.UnderObservation),
+			fmt.Sprintf(": daily %s arrivals %d fevers %d gatherings %d tenants %d observed %d", mark, c.Arrivals, c.Fevers, c.Gatherings, c.Tenants, c.UnderObservation)))
+		for _, r := range v.Of(report.Fever) {
+			fevers = append(fevers, esc(fmt.Sprintf("%s %s %s（%s）", v.Name, r.Fields["name"], report.DisplayValue("temperature", r.Fields["temperature"], lang, false), r.Fields["address"])))
+		}
+		for _, r := range v.Of(report.Gathering) {
+			if AboveThreshold(r) {
+				gatherings = append(gatherings, esc(v.Name+" "+gatheringLine(r, lang)))
+			}
+		}
+	}
+	t := d.Totals
+	reported := len(d.Villages) - len(missing)
+	b.WriteString("\n" + pick(lang,
+		fmt.Sprintf("<b>合计</b>：返乡%d 发热%d 婚丧%d 租户%d 观察%d；日报 %d/%d 村已报", t.Arrivals, t.Fevers, t.Gatherings, t.Tenants, t.UnderObservation, reported, len(d.Villages)),
+		fmt.Sprintf("<b>Total</b>: arrivals %d fevers %d gatherings %d tenants %d observed %d; daily reports from %d of %d villages", t.Arrivals, t.Fevers, t.Gatherings, t.Tenants, t.UnderObservation, reported, len(d.Villages))))
+	if len(fevers) > 0 {
+		b.WriteString("\n🌡 " + pick(lang, "发热：", "Fevers: ") + strings.Join(fevers, pick(lang, "；", "; ")))
+	}
+	if len(gatherings) > 0 {
+		b.WriteString("\n🎎 " + pick(lang, "超过50人或5桌的婚丧：", "Gatherings above 50 people or 5 tables: ") + strings.Join(gatherings, pick(lang, "；", "; ")))
+	}
+	if len(missing) > 0 {
+		b.WriteString("\n❗ " + pick(lang, "未报日报的村：", "Villages without a daily report: ") + strings.Join(missing, pick(lang, "、", ", ")))
+	}
+	return b.String()
+}
+
+// RenderObservation lists the people under home observation and the day
+// their observation ends.
+func RenderObservation(observed []store.Revision, days int, lang report.Lang) string {
+	if len(observed) == 0 {
+		return pick(lang, "目前没有居家观察人员。", "Nobody is under home observation now.")
+	}
+	sorted := append([]store.Revision(nil), observed...)
+	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].EventDay().Compare(sorted[j].EventDay()) < 0 })
+	var b strings.Builder
+	b.WriteString(pick(lang, fmt.Sprintf("🏠 居家观察 %d 人（%d 天）：", len(sorted), days), fmt.Sprintf("🏠 %d under home observation (%d days):", len(sorted), days)))
+	for _, r := range sorted {
+		arrived := r.EventDay()
+		line := pick(lang,
+			fmt.Sprintf("%s（%s）%s 返回，观察至 %s", r.Fields["name"], r.Fields["address"], arrived, arrived.AddDays(days-1)),
+			fmt.Sprintf("%s (%s) arrived %s, until %s", r.Fields["name"], r.Fields["address"], arrived, arrived.AddDays(days-1)))
+		b.WriteString("\n• " + esc(line))
+	}
+	return b.String()
+}

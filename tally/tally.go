@@ -1,0 +1,228 @@
+// Package tally computes a village's numbers for a day from the store: the
+// numbers /today shows, the evening summary and the command's roll-up
+// report, and `gridbot summary` prints. One definition serves them all:
+//
+//   - a report counts on the local day its message was sent (Revision.Day);
+//   - only its current revision counts, only if valid, never if withdrawn;
+//   - a village is its group chat plus the landlords' private chats bound to
+//     the same village name;
+//   - daily reports count the distinct grid workers who sent one; missing
+//     are the roster members (who have not left) who did not;
+//   - under observation are the arrivals whose observation period (days
+//     from arrived_on, 14 by default) covers the day.
+package tally
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"gridbot/report"
+	"gridbot/store"
+)
+
+// DefaultObservationDays is the home observation period after an arrival.
+const DefaultObservationDays = 14
+
+// Source is what tally reads from the store.
+type Source interface {
+	Bindings(ctx context.Context) ([]store.Binding, error)
+	Reports(ctx context.Context, q store.ReportQuery) ([]store.Revision, error)
+	ActiveMembers(ctx context.Context, chat int64) ([]store.Member, error)
+}
+
+// Counts are a village's (or all villages') numbers for a day.
+type Counts struct {
+	Arrivals         int `json:"arrivals"`
+	Fevers           int `json:"fevers"`
+	Gatherings       int `json:"gatherings"`
+	Tenants          int `json:"tenants"`
+	DailyReports     int `json:"daily_reports"`
+	UnderObservation int `json:"under_observation"`
+}
+
+func (c *Counts) add(o Counts) {
+	c.Arrivals += o.Arrivals
+	c.Fevers += o.Fevers
+	c.Gatherings += o.Gatherings
+	c.Tenants += o.Tenants
+	c.DailyReports += o.DailyReports
+	c.UnderObservation += o.UnderObservation
+}
+
+// Village is one village's day.
+type Village struct {
+	Name   string
+	Chat   int64 // the village group's current chat id
+	Day    report.Date
+	Counts Counts
+	// Reports are the day's current valid reports, in order.
+	Reports []store.Revision
+	// Observed are the arrivals under observation on the day.
+	Observed []store.Revision
+	// Reported and Missing split the roster by whether they sent a daily
+	// report; Reported may include senders who are not on the roster.
+	Reported []store.Member
+	Missing  []store.Member
+}
+
+// Of returns the reports of one kind.
+func (v Village) Of(k report.Kind) []store.Revision {
+	var out []store.Revision
+	for _, r := range v.Reports {
+		if r.Kind == k {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// Day is every village's day.
+type Day struct {
+	Day      report.Date
+	Villages []Village
+	Totals   Counts
+}
+
+// ObservationDays returns the observation period for a village chat: its
+// setting, or the default.
+type ObservationDays func(chat int64) int
+
+// OneVillage computes the day of the village whose group is chat.
+func OneVillage(ctx context.Context, src Source, chat int64, day report.Date, observation int) (Village, error) {
+	bindings, err := src.Bindings(ctx)
+	if err != nil {
+		return Village{}, fmt.Errorf("tally: bindings: %w", err)
+	}
+	var group *store.Binding
+	for i, b := range bindings {
+		if b.Chat == chat && b.Role == store.RoleVillage {
+			group = &bindings[i]
+		}
+	}
+	if group == nil {
+		return Village{}, fmt.Errorf("tally: chat %d is not a village group: %w", chat, store.ErrNotFound)
+	}
+	chats := []int64{group.Chat}
+	for _, b := range bindings {
+		if b.Role == store.RoleLandlord && b.Name == group.Name {
+			chats = append(chats, b.Chat)
+		}
+	}
+	v := Village{Name: group.Name, Chat: group.Chat, Day: day}
+	for _, c := range chats {
+		rs, err := src.Reports(ctx, store.ReportQuery{Chat: c, From: day, To: day})
+		if err != nil {
+			return Village{}, fmt.Errorf("tally: reports: %w", err)
+		}
+		v.Reports = append(v.Reports, rs...)
+		obs, err := src.Reports(ctx, store.ReportQuery{Chat: c, Kind: report.Arrival, EventFrom: day.AddDays(1 - observation), EventTo: day})
+		if err != nil {
+			return Village{}, fmt.Errorf("tally: observation: %w", err)
+		}
+		v.Observed = append(v.Observed, obs...)
+	}
+	if err := finish(ctx, src, &v); err != nil {
+		return Village{}, err
+	}
+	return v, nil
+}
+
+// AllVillages computes the day of every bound village, ordered by name.
+func AllVillages(ctx context.Context, src Source, day report.Date, observation ObservationDays) (Day, error) {
+	bindings, err := src.Bindings(ctx)
+	if err != nil {
+		return Day{}, fmt.Errorf("tally: bindings: %w", err)
+	}
+	byName := map[string]*Village{}
+	villageOf := map[int64]*Village{}
+	longest := DefaultObservationDays
+	for _, b := range bindings {
+		if b.Role != store.RoleVillage {
+			continue
+		}
+		v := &Village{Name: b.Name, Chat: b.Chat, Day: day}
+		byName[b.Name] = v
+		villageOf[b.Chat] = v
+		if n := observation(b.Chat); n > longest {
+			longest = n
+		}
+	}
+	for _, b := range bindings {
+		if b.Role == store.RoleLandlord {
+			if v, ok := byName[b.Name]; ok {
+				villageOf[b.Chat] = v
+			}
+		}
+	}
+	rs, err := src.Reports(ctx, store.ReportQuery{From: day, To: day})
+	if err != nil {
+		return Day{}, fmt.Errorf("tally: reports: %w", err)
+	}
+	for _, r := range rs {
+		if v, ok := villageOf[r.Chat]; ok {
+			v.Reports = append(v.Reports, r)
+		}
+	}
+	obs, err := src.Reports(ctx, store.ReportQuery{Kind: report.Arrival, EventFrom: day.AddDays(1 - longest), EventTo: day})
+	if err != nil {
+		return Day{}, fmt.Errorf("tally: observation: %w", err)
+	}
+	for _, r := range obs {
+		v, ok := villageOf[r.Chat]
+		if !ok {
+			continue
+		}
+		if r.EventDay().Compare(day.AddDays(1-observation(v.Chat))) >= 0 {
+			v.Observed = append(v.Observed, r)
+		}
+	}
+	out := Day{Day: day}
+	for _, v := range byName {
+		if err := finish(ctx, src, v); err != nil {
+			return Day{}, err
+		}
+		out.Villages = append(out.Villages, *v)
+		out.Totals.add(v.Counts)
+	}
+	sort.Slice(out.Villages, func(i, j int) bool { return out.Villages[i].Name < out.Villages[j].Name })
+	return out, nil
+}
+
+// finish counts the reports and splits the roster.
+func finish(ctx context.Context, src Source, v *Village) error {
+	reporters := map[int64]store.Member{}
+	for _, r := range v.Reports {
+		switch r.Kind {
+		case report.Arrival:
+			v.Counts.Arrivals++
+		case report.Fever:
+			v.Counts.Fevers++
+		case report.Gathering:
+			v.Counts.Gatherings++
+		case report.Tenant:
+			v.Counts.Tenants++
+		case report.Daily:
+			if _, ok := reporters[r.SenderID]; !ok {
+				reporters[r.SenderID] = store.Member{Chat: v.Chat, UserID: r.SenderID, Name: r.Sender, At: r.At}
+			}
+		}
+	}
+	v.Counts.DailyReports = len(reporters)
+	v.Counts.UnderObservation = len(v.Observed)
+	roster, err := src.ActiveMembers(ctx, v.Chat)
+	if err != nil {
+		return fmt.Errorf("tally: roster: %w", err)
+	}
+	for _, m := range roster {
+		if _, ok := reporters[m.UserID]; ok {
+			continue
+		}
+		v.Missing = append(v.Missing, m)
+	}
+	for _, m := range reporters {
+		v.Reported = append(v.Reported, m)
+	}
+	sort.Slice(v.Reported, func(i, j int) bool { return v.Reported[i].UserID < v.Reported[j].UserID })
+	return nil
+}
