@@ -2,7 +2,6 @@ package bot
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
@@ -148,7 +147,7 @@ func (p *Processor) enqueue(ctx context.Context, actions []handlers.Action) erro
 	now := p.now()
 	msgs := make([]store.OutboxMessage, 0, len(actions))
 	for _, a := range actions {
-		m, err := outboxMessage(a, now)
+		m, err := a.OutboxMessage(now)
 		if err != nil {
 			return err
 		}
@@ -159,19 +158,6 @@ func (p *Processor) enqueue(ctx context.Context, actions []handlers.Action) erro
 	}
 	p.queued()
 	return nil
-}
-
-// outboxMessage turns an action into an outbox message.
-func outboxMessage(a handlers.Action, now time.Time) (store.OutboxMessage, error) {
-	payload, err := json.Marshal(a)
-	if err != nil {
-		return store.OutboxMessage{}, fmt.Errorf("encode action: %w", err)
-	}
-	notBefore := a.NotBefore
-	if notBefore.IsZero() {
-		notBefore = now
-	}
-	return store.OutboxMessage{Key: a.Key, Chat: a.Chat, Method: string(a.Kind), Payload: payload, NotBefore: notBefore, CreatedAt: now}, nil
 }
 
 func toUser(u *models.User) handlers.User {

@@ -48,6 +48,9 @@ type Config struct {
 	// OnReport, if set, is told of every report recorded: its kind and
 	// outcome (valid, invalid, repeat). For metrics; it gets no content.
 	OnReport func(kind, outcome string)
+	// OnSettings, if set, is told when a chat's settings changed (the
+	// scheduler reschedules its jobs).
+	OnSettings func(chat int64)
 }
 
 // Handler handles messages and presses.

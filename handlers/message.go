@@ -9,8 +9,12 @@
 package handlers
 
 import (
+	"encoding/json"
+	"fmt"
 	"strings"
 	"time"
+
+	"gridbot/store"
 )
 
 // Chat is where a message was sent.
@@ -118,6 +122,20 @@ type Action struct {
 	CallbackID string     `json:"callback_id,omitempty"`
 	File       *File      `json:"file,omitempty"`
 	NotBefore  time.Time  `json:"-"`
+}
+
+// OutboxMessage turns an action into the outbox message that will carry
+// it out; the payload is the action itself, as JSON.
+func (a Action) OutboxMessage(now time.Time) (store.OutboxMessage, error) {
+	payload, err := json.Marshal(a)
+	if err != nil {
+		return store.OutboxMessage{}, fmt.Errorf("encode action: %w", err)
+	}
+	notBefore := a.NotBefore
+	if notBefore.IsZero() {
+		notBefore = now
+	}
+	return store.OutboxMessage{Key: a.Key, Chat: a.Chat, Method: string(a.Kind), Payload: payload, NotBefore: notBefore, CreatedAt: now}, nil
 }
 
 // Button is an inline button.

@@ -50,6 +50,8 @@ var commands = []command{
 	{Name: "undo", Zh: "撤销自己的报告（回复那条报告发送）", En: "withdraw your report (reply to it)", where: villageChats, run: (*Handler).undoCommand},
 	{Name: "join", Zh: "加入日报名单", En: "join the daily report roster", where: villageGroup, run: (*Handler).join},
 	{Name: "leave", Zh: "退出日报名单", En: "leave the daily report roster", where: villageGroup, run: (*Handler).leave},
+	{Name: "settings", Zh: "本群的定时设置", En: "this group's schedule settings", where: boundGroup, run: (*Handler).settingsCommand},
+	{Name: "set", Args: "NAME VALUE", Zh: "管理员：修改设置", En: "admins: change a setting", where: boundGroup, run: (*Handler).set},
 	{Name: "whoami", Zh: "我的身份和权限", En: "who am I here", where: anywhere, run: (*Handler).whoami},
 	{Name: "village", Args: "NAME", Zh: "房东：选择所在的村", En: "landlords: choose your village", where: privateChat, run: (*Handler).village},
 	{Name: "bind", Args: "village|command NAME", Zh: "运营者：绑定本群", En: "operators: bind this group", where: groups, run: (*Handler).bind},

@@ -263,6 +263,9 @@ func (s *Store) Claim(ctx context.Context, key string) (bool, error) {
 	return res.Claimed, nil
 }
 
+// Claimed reports whether a claim key is taken.
+func (s *Store) Claimed(ctx context.Context, key string) (bool, error) { return s.e.Claimed(ctx, key) }
+
 // Enqueue adds messages to the outbox; enqueued[i] is false when message
 // i's key was queued before.
 func (s *Store) Enqueue(ctx context.Context, msgs ...OutboxMessage) (enqueued []bool, err error) {

@@ -30,6 +30,7 @@ commands:
   serve    run the bot (TELEGRAM_BOT_TOKEN, GRIDBOT_DB, GRIDBOT_OPERATORS, …)
   parse    read a message on stdin, print the parsed report as JSON
            (--batch: JSON lines in, JSON lines out)
+  summary  print a day's numbers per village from the store (--json)
 
 Run "gridbot <command> --help" for a command's flags.
 `
@@ -46,6 +47,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runServe(ctx, args[1:], getenv, stdout, stderr)
 	case "parse":
 		return runParse(ctx, args[1:], getenv, stdin, stdout, stderr)
+	case "summary":
+		return runSummary(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -19,6 +19,7 @@ import (
 
 	"gridbot/bot"
 	"gridbot/handlers"
+	"gridbot/schedules"
 	"gridbot/store"
 )
 
@@ -64,11 +65,15 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	log.Info("connected to Telegram", "bot", me.Username, "id", me.ID)
 
 	metrics := bot.NewMetrics()
+	var sched *schedules.Scheduler
 	h := handlers.New(handlers.Config{
 		Operators: cfg.Operators, BotUsername: me.Username, Location: cfg.Location,
 		ReceiptDelay: 3 * time.Second, OnReport: metrics.Report,
+		OnSettings: func(chat int64) { sched.Settled(ctx)(chat) },
 	}, st, bot.NewAdmins(api, time.Now), time.Now, log)
 	sender := bot.NewSender(api, st, h, time.Now, log, metrics, bot.SenderOptions{Workers: 8, Seed: uint64(time.Now().UnixNano())})
+	sched = schedules.New(st, h, time.Now, cfg.Location, log, sender.Wake)
+	h.HandlePresses(schedules.ReminderButton, sched.Press)
 	proc := bot.NewProcessor(h, st, time.Now, log, metrics, sender.Wake)
 	dispatch := bot.NewDispatcher(proc, 8, log)
 
@@ -113,9 +118,13 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		poller := bot.NewPoller(cfg.APIURL, cfg.Token, client, pollTimeout, dispatch.Batch, log, metrics)
 		wg.Go(func() { _ = poller.Run(ctx) })
 	}
+	if err := sched.Start(ctx); err != nil {
+		log.Error("scheduler did not start", "err", err)
+	}
 	log.Info("gridbot is running", "store", storeKind(cfg.DB), "tz", cfg.TZ)
 	<-ctx.Done()
 	log.Info("stopping: finishing what is under way")
+	sched.Stop()
 	shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 8*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(shutdown)

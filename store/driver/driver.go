@@ -49,8 +49,11 @@ type Binding struct {
 }
 
 // Revision is one version of a report, as the bot recorded it. The key is
-// (Chat, MessageID, Revision). Revision is 0 for the message as first sent
-// and grows with every edit (the bot uses the edit date in Unix seconds).
+// (Chat, MessageID, Revision), Chat being the chat the message was sent in,
+// never rewritten by a migration: a supergroup numbers its messages afresh,
+// so its message 5 is not the old group's message 5. Revision is 0 for the
+// message as first sent and grows with every edit (the bot uses the edit
+// date in Unix seconds).
 type Revision struct {
 	Seq       int64 // assigned by the engine; ignored on write
 	Chat      int64
@@ -215,7 +218,10 @@ type ReportQuery struct {
 // Engine is what a storage engine implements. Every method is safe for
 // concurrent use. Chat ids in arguments may be either side of a migration:
 // engines resolve them to the chat's first id (its home) before reading or
-// writing, so a group's history, roster, settings and binding follow it.
+// writing bindings, rosters and settings, and Reports for a chat covers
+// every id of the chat, so a group's history follows it. A report itself
+// (Revision, Withdrawal, Report, History) is always keyed by the chat its
+// message was sent in, exactly as given.
 //
 // Reads return facts folded newest-wins, in a deterministic order stated on
 // each method. A read-only engine returns ErrReadOnly from Commit.
@@ -240,12 +246,16 @@ type Engine interface {
 	Settings(ctx context.Context, chat int64) (map[string]string, error)
 
 	// Reports returns current reports ordered by (Day, SentAt, Chat,
-	// MessageID). Chat is reported as the chat's current id.
+	// MessageID). A Chat filter matches the reports of every id of that
+	// chat (before and after migrations); each report keeps the Chat it
+	// was sent in.
 	Reports(ctx context.Context, q ReportQuery) ([]Revision, error)
-	// Report returns the current revision of one report; ok false when there
-	// is none or it is withdrawn.
+	// Report returns the current revision of one report, by the chat its
+	// message was sent in (not resolved through migrations); ok false when
+	// there is none or it is withdrawn.
 	Report(ctx context.Context, chat, messageID int64) (r Revision, ok bool, err error)
-	// History returns every fact about one report in Seq order.
+	// History returns every fact about one report in Seq order, keyed like
+	// Report.
 	History(ctx context.Context, chat, messageID int64) ([]HistoryEvent, error)
 	// FindIdentity returns current, valid arrival and tenant reports in any
 	// chat whose phone equals phone or whose id_number equals idNumber (an

@@ -201,17 +201,28 @@ func testMigration(t *testing.T, h Harness) {
 			t.Fatalf("Reports(%d) = %d reports, %v; want 2", id, len(reports), err)
 		}
 		for _, r := range reports {
-			if r.Chat != cur {
-				t.Errorf("Reports(%d): chat reported as %d, want the current id %d", id, r.Chat, cur)
+			if want := map[int64]int64{5: old, 6: mid}[r.MessageID]; r.Chat != want {
+				t.Errorf("Reports(%d): message %d reported in chat %d, want the chat it was sent in, %d", id, r.MessageID, r.Chat, want)
 			}
 		}
-		if r, ok, err := e.Report(ctx, id, 5); err != nil || !ok || r.Fields["name"] != "张三" {
-			t.Errorf("Report(%d, 5) = %+v, %v, %v", id, r, ok, err)
-		}
 	}
-	// a repeat of the old message under the new id is the same report
-	if res := save(t, e, arrival(cur, 5, 0, "张三", "13812345678", day0, day0)); !res.DuplicateRevision {
-		t.Error("the same message saved under the migrated id was not a duplicate")
+	// a report is keyed by the chat its message was sent in
+	if r, ok, err := e.Report(ctx, old, 5); err != nil || !ok || r.Fields["name"] != "张三" || r.Chat != old {
+		t.Errorf("Report(old, 5) = %+v, %v, %v", r, ok, err)
+	}
+	if _, ok, err := e.Report(ctx, cur, 5); err != nil || ok {
+		t.Errorf("Report(cur, 5) found the old group's message 5: ok=%v err=%v", ok, err)
+	}
+	// the supergroup numbers its messages afresh: its message 5 is a new report
+	if res := save(t, e, arrival(cur, 5, 0, "王五", "13700000000", day0, day0)); res.DuplicateRevision {
+		t.Error("the supergroup's message 5 was taken for the old group's message 5")
+	}
+	if reports, _ := e.Reports(ctx, driver.ReportQuery{Chat: old}); len(reports) != 3 {
+		t.Errorf("Reports after a new message in the supergroup: %d, want 3", len(reports))
+	}
+	commit(t, e, driver.Changes{Withdrawals: []driver.Withdrawal{{Chat: cur, MessageID: 5, By: 1, At: at(9)}}})
+	if _, ok, _ := e.Report(ctx, old, 5); !ok {
+		t.Error("withdrawing the supergroup's message 5 withdrew the old group's message 5")
 	}
 	if all, _ := e.Bindings(ctx); len(all) != 1 || all[0].Chat != cur {
 		t.Errorf("Bindings after migration: %+v", all)
@@ -950,8 +961,10 @@ func testReopen(t *testing.T, h Harness) {
 	if !ok {
 		t.Fatal("report lost on reopen")
 	}
-	r1.Chat = -1001000000101
 	assertRevision(t, got, r1)
+	if rs, _ := e2.Reports(ctx, driver.ReportQuery{Chat: -1001000000101}); len(rs) != 1 {
+		t.Errorf("reports of the migrated chat after reopen: %d, want 1", len(rs))
+	}
 	if _, ok, _ := e2.Report(ctx, -101, 2); ok {
 		t.Error("withdrawal lost on reopen")
 	}

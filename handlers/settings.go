@@ -1,0 +1,196 @@
+package handlers
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"gridbot/report"
+	"gridbot/store"
+)
+
+// Settings a chat's admins change with /set. Times are HH:MM in the chat's
+// zone, or "off".
+const (
+	SettingReminder = "reminder" // village: who has not sent the daily report
+	SettingSummary  = "summary"  // village: the day's summary
+	SettingFollowUp = "followup" // village: observation ending, gatherings today, fevers to follow up
+	SettingRollup   = "rollup"   // command: every village's day
+	SettingLang     = "lang"     // zh or en: the language of scheduled posts
+)
+
+// Clock is a time of day; Off means the job does not run.
+type Clock struct {
+	Hour, Minute int
+	Off          bool
+}
+
+func (c Clock) String() string {
+	if c.Off {
+		return "off"
+	}
+	return fmt.Sprintf("%02d:%02d", c.Hour, c.Minute)
+}
+
+// ChatSettings are a chat's settings with the defaults filled in.
+type ChatSettings struct {
+	Reminder, Summary, FollowUp, Rollup Clock
+	Observation                         int
+	Location                            *time.Location
+	Lang                                report.Lang
+	Active                              bool // false once Telegram refused the bot (403)
+}
+
+// DefaultClocks are the job times a chat starts with.
+var DefaultClocks = map[string]Clock{
+	SettingReminder: {Hour: 17},
+	SettingSummary:  {Hour: 20},
+	SettingFollowUp: {Hour: 9},
+	SettingRollup:   {Hour: 21},
+}
+
+// Effective reads a chat's stored settings, filling in the defaults.
+func (h *Handler) Effective(settings map[string]string) ChatSettings {
+	clock := func(key string) Clock {
+		if c, ok := ParseClock(settings[key]); ok {
+			return c
+		}
+		return DefaultClocks[key]
+	}
+	lang := report.Zh
+	if settings[SettingLang] == string(report.En) {
+		lang = report.En
+	}
+	return ChatSettings{
+		Reminder: clock(SettingReminder), Summary: clock(SettingSummary), FollowUp: clock(SettingFollowUp), Rollup: clock(SettingRollup),
+		Observation: observationDays(settings), Location: h.location(settings), Lang: lang,
+		Active: settings[SettingActive] != "false",
+	}
+}
+
+// ParseClock reads a time of day as admins type it: 20:30, 2030, 20点30,
+// 20点半, 8pm, off, 关闭.
+func ParseClock(s string) (Clock, bool) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	switch s {
+	case "":
+		return Clock{}, false
+	case "off", "关", "关闭", "停", "停止", "no", "none":
+		return Clock{Off: true}, true
+	}
+	pm := false
+	for _, suffix := range []string{"pm", "p.m."} {
+		if r, ok := strings.CutSuffix(s, suffix); ok {
+			s, pm = strings.TrimSpace(r), true
+		}
+	}
+	for _, prefix := range []string{"晚上", "下午"} {
+		if r, ok := strings.CutPrefix(s, prefix); ok {
+			s, pm = r, true
+		}
+	}
+	s = strings.TrimSuffix(strings.TrimSuffix(s, "am"), "分")
+	s = strings.Replace(s, "点半", ":30", 1)
+	s = strings.Replace(s, "点", ":", 1)
+	s = strings.Replace(s, "：", ":", 1)
+	h, m := s, "0"
+	if hh, mm, ok := strings.Cut(s, ":"); ok {
+		h, m = hh, mm
+	} else if len(s) == 4 {
+		h, m = s[:2], s[2:]
+	}
+	if m == "" {
+		m = "0"
+	}
+	hour, err1 := strconv.Atoi(h)
+	minute, err2 := strconv.Atoi(m)
+	if err1 != nil || err2 != nil || hour < 0 || hour > 23 || minute < 0 || minute > 59 {
+		return Clock{}, false
+	}
+	if pm && hour < 12 {
+		hour += 12
+	}
+	return Clock{Hour: hour, Minute: minute}, true
+}
+
+// settingsCommand shows a chat's settings.
+func (h *Handler) settingsCommand(ctx context.Context, c *call) ([]Action, error) {
+	stored, err := h.store.Settings(ctx, c.m.Chat.ID)
+	if err != nil {
+		return nil, fmt.Errorf("handlers: settings: %w", err)
+	}
+	e := h.Effective(stored)
+	var lines []string
+	if c.binding.Role == store.RoleCommand {
+		lines = append(lines, say(c.lang, "setRollup", e.Rollup.String()))
+	} else {
+		lines = append(lines,
+			say(c.lang, "setReminder", e.Reminder.String()),
+			say(c.lang, "setSummary", e.Summary.String()),
+			say(c.lang, "setFollowUp", e.FollowUp.String()),
+			say(c.lang, "setObservation", e.Observation))
+	}
+	lines = append(lines, say(c.lang, "setTZ", e.Location.String()), say(c.lang, "setLang", string(e.Lang)), say(c.lang, "setHelp"))
+	return replyHTML(c, strings.Join(lines, "\n")), nil
+}
+
+// set changes one setting; admins only.
+func (h *Handler) set(ctx context.Context, c *call) ([]Action, error) {
+	admin, err := h.isAdmin(ctx, c.m.Chat.ID, c.m.From.ID)
+	if err != nil {
+		return nil, err
+	}
+	if !admin {
+		return h.reply(c, "notAdmin"), nil
+	}
+	name, value, _ := strings.Cut(strings.TrimSpace(c.args), " ")
+	name, value = strings.ToLower(strings.TrimSpace(name)), strings.TrimSpace(value)
+	if alias, ok := settingAliases[name]; ok {
+		name = alias
+	}
+	var stored string
+	switch name {
+	case SettingReminder, SettingSummary, SettingFollowUp, SettingRollup:
+		clock, ok := ParseClock(value)
+		if !ok {
+			return h.reply(c, "setBadTime", value), nil
+		}
+		stored = clock.String()
+	case SettingObservation:
+		n, err := strconv.Atoi(strings.TrimSuffix(value, "天"))
+		if err != nil || n < 1 || n > 60 {
+			return h.reply(c, "setBadDays", value), nil
+		}
+		stored = strconv.Itoa(n)
+	case SettingTZ:
+		if _, err := time.LoadLocation(value); err != nil || value == "" || strings.EqualFold(value, "local") {
+			return h.reply(c, "setBadTZ", value), nil
+		}
+		stored = value
+	case SettingLang:
+		if value != "zh" && value != "en" {
+			return h.reply(c, "setBadLang", value), nil
+		}
+		stored = value
+	default:
+		return h.reply(c, "setUsage"), nil
+	}
+	st := store.Setting{Chat: c.m.Chat.ID, Key: name, Value: stored, By: c.m.From.ID, At: h.now()}
+	if _, err := h.store.Commit(ctx, store.Changes{Settings: []store.Setting{st}}); err != nil {
+		return nil, fmt.Errorf("handlers: set: %w", err)
+	}
+	h.log.Info("setting changed", "chat", c.m.Chat.ID, "key", name)
+	if h.cfg.OnSettings != nil {
+		h.cfg.OnSettings(c.m.Chat.ID)
+	}
+	return h.reply(c, "setDone", name, stored), nil
+}
+
+// settingAliases are the Chinese names admins may use in /set.
+var settingAliases = map[string]string{
+	"提醒": SettingReminder, "汇总": SettingSummary, "回访": SettingFollowUp, "跟进": SettingFollowUp, "总汇总": SettingRollup,
+	"观察": SettingObservation, "观察天数": SettingObservation, "时区": SettingTZ, "语言": SettingLang, "timezone": SettingTZ,
+	"follow-up": SettingFollowUp, "language": SettingLang,
+}

@@ -1,0 +1,238 @@
+package schedules
+
+import (
+	"context"
+	"fmt"
+	"html"
+	"strconv"
+	"strings"
+
+	"gridbot/handlers"
+	"gridbot/report"
+	"gridbot/store"
+	"gridbot/tally"
+)
+
+func pick(lang report.Lang, zh, en string) string {
+	if lang == report.En {
+		return en
+	}
+	return zh
+}
+
+// lateMark heads a post that comes later than its time.
+func lateMark(lang report.Lang, late bool) string {
+	if !late {
+		return ""
+	}
+	return pick(lang, "（补发）", "(late) ")
+}
+
+// post is a job's message to its chat.
+func post(key string, chat int64, text string, buttons [][]handlers.Button) handlers.Action {
+	return handlers.Action{Kind: handlers.Send, Key: key, Chat: chat, Text: text, Buttons: buttons}
+}
+
+// ReminderButton is the kind of the reminder's button (its callback data
+// is ReminderButton + ":" + yyyymmdd).
+const ReminderButton = "daily"
+
+// mention links a member by user id, which works without a username.
+func mention(m store.Member) string {
+	return fmt.Sprintf(`<a href="tg://user?id=%d">%s</a>`, m.UserID, html.EscapeString(m.Name))
+}
+
+// reminderText renders the reminder for the members still missing.
+func reminderText(lang report.Lang, day report.Date, missing []store.Member, late bool) string {
+	names := make([]string, len(missing))
+	for i, m := range missing {
+		names[i] = mention(m)
+	}
+	return lateMark(lang, late) + pick(lang,
+		fmt.Sprintf("⏰ <b>日报提醒</b> %s\n以下网格员还没有报送今天的日报：%s\n今天没有情况的，点下面的按钮即可一键提交（按你今天已报的返乡、发热、婚丧数自动填写）。", day, strings.Join(names, "、")),
+		fmt.Sprintf("⏰ <b>Daily report reminder</b> %s\nNot reported yet today: %s\nNothing to add? Press the button to file your daily report in one tap (filled in from what you reported today).", day, strings.Join(names, ", ")))
+}
+
+func reminderButtons(lang report.Lang, day report.Date) [][]handlers.Button {
+	return [][]handlers.Button{{{Text: pick(lang, "确认提交日报", "File my daily report"), Data: ReminderButton + ":" + strconv.Itoa(day.Int())}}}
+}
+
+func (s *Scheduler) reminder(ctx context.Context, b store.Binding, e handlers.ChatSettings, day report.Date, late bool, key string) ([]handlers.Action, error) {
+	v, err := tally.OneVillage(ctx, s.store, b.Chat, day, e.Observation)
+	if err != nil {
+		return nil, err
+	}
+	if len(v.Missing) == 0 {
+		return nil, nil // everyone reported: nobody to nag
+	}
+	return []handlers.Action{post(key, b.Chat, reminderText(e.Lang, day, v.Missing, late), reminderButtons(e.Lang, day))}, nil
+}
+
+func (s *Scheduler) summary(ctx context.Context, b store.Binding, e handlers.ChatSettings, day report.Date, late bool, key string) ([]handlers.Action, error) {
+	v, err := tally.OneVillage(ctx, s.store, b.Chat, day, e.Observation)
+	if err != nil {
+		return nil, err
+	}
+	text := lateMark(e.Lang, late) + tally.RenderVillage(v, e.Lang, pick(e.Lang, "每日汇总", "daily summary"), tally.Lists, e.Observation)
+	return []handlers.Action{post(key, b.Chat, text, nil)}, nil
+}
+
+func (s *Scheduler) rollup(ctx context.Context, b store.Binding, e handlers.ChatSettings, day report.Date, late bool, key string) ([]handlers.Action, error) {
+	observation := func(chat int64) int {
+		stored, err := s.store.Settings(ctx, chat)
+		if err != nil {
+			return tally.DefaultObservationDays
+		}
+		return s.settings.Effective(stored).Observation
+	}
+	all, err := tally.AllVillages(ctx, s.store, day, observation)
+	if err != nil {
+		return nil, err
+	}
+	text := lateMark(e.Lang, late) + tally.RenderRollup(all, e.Lang, pick(e.Lang, "各村汇总", "Every village"))
+	return []handlers.Action{post(key, b.Chat, text, nil)}, nil
+}
+
+// followUp lists, in the morning, whose home observation ends today, the
+// gatherings taking place today, and yesterday's fever cases that nobody
+// has followed up (no later fever report of the same person).
+func (s *Scheduler) followUp(ctx context.Context, b store.Binding, e handlers.ChatSettings, day report.Date, late bool, key string) ([]handlers.Action, error) {
+	arrived := day.AddDays(1 - e.Observation)
+	ending, err := s.store.Reports(ctx, store.ReportQuery{Chat: b.Chat, Kind: report.Arrival, EventFrom: arrived, EventTo: arrived})
+	if err != nil {
+		return nil, err
+	}
+	gatherings, err := s.store.Reports(ctx, store.ReportQuery{Chat: b.Chat, Kind: report.Gathering, EventFrom: day, EventTo: day})
+	if err != nil {
+		return nil, err
+	}
+	fevers, err := s.store.Reports(ctx, store.ReportQuery{Chat: b.Chat, Kind: report.Fever, From: day.AddDays(-1), To: day})
+	if err != nil {
+		return nil, err
+	}
+	var open []store.Revision
+	for i, f := range fevers {
+		if f.Day != day.AddDays(-1) {
+			continue
+		}
+		followed := false
+		for _, later := range fevers[i+1:] {
+			followed = followed || (later.Fields["name"] == f.Fields["name"] && later.SentAt.After(f.SentAt))
+		}
+		if !followed {
+			open = append(open, f)
+		}
+	}
+	if len(ending) == 0 && len(gatherings) == 0 && len(open) == 0 {
+		return nil, nil
+	}
+	lang := e.Lang
+	var t strings.Builder
+	t.WriteString(lateMark(lang, late) + pick(lang, "🔔 <b>今日提示</b> ", "🔔 <b>Today</b> ") + day.String())
+	if len(ending) > 0 {
+		t.WriteString("\n🏠 " + pick(lang, "今天解除居家观察：", "home observation ends today: "))
+		t.WriteString(joinEscaped(lang, ending, func(r store.Revision) string {
+			return r.Fields["name"] + pick(lang, "（", " (") + r.Fields["address"] + pick(lang, "）", ")")
+		}))
+	}
+	if len(gatherings) > 0 {
+		t.WriteString("\n🎎 " + pick(lang, "今天办事的婚丧：", "gatherings today: "))
+		t.WriteString(joinEscaped(lang, gatherings, func(r store.Revision) string {
+			return report.DisplayValue("type", r.Fields["type"], lang, false) + " " + r.Fields["host"] + " " + r.Fields["address"] + " " + r.Fields["guests"] + pick(lang, "人", " guests")
+		}))
+		t.WriteString(pick(lang, "。请提醒从简、不聚集。", ". Remind them to keep it small."))
+	}
+	if len(open) > 0 {
+		t.WriteString("\n🌡 " + pick(lang, "昨天的发热病例尚未回访：", "yesterday's fever cases not yet followed up: "))
+		t.WriteString(joinEscaped(lang, open, func(r store.Revision) string {
+			return r.Fields["name"] + " " + report.DisplayValue("temperature", r.Fields["temperature"], lang, false)
+		}))
+		t.WriteString(pick(lang, "。回访后请再报一次体温。", ". Please report their temperature again after the visit."))
+	}
+	return []handlers.Action{post(key, b.Chat, t.String(), nil)}, nil
+}
+
+func joinEscaped(lang report.Lang, rs []store.Revision, f func(store.Revision) string) string {
+	parts := make([]string, len(rs))
+	for i, r := range rs {
+		parts[i] = html.EscapeString(f(r))
+	}
+	return strings.Join(parts, pick(lang, "、", "; "))
+}
+
+// syntheticMessage is the message id under which a daily report filed with
+// the reminder's button is recorded: above any real message id (Telegram's
+// fit in 32 bits), unique per user and day.
+func syntheticMessage(user int64, day report.Date) int64 {
+	days := int64(day.DaysSince(report.Date{Year: 1970, Month: 1, Day: 1}))
+	return 1<<53 + user%(1<<33)*100_000 + days
+}
+
+// Press handles a press on the reminder's button: a grid worker who has
+// not reported files the daily report drafted from what they recorded
+// today. It is registered with handlers.Handler.HandlePresses.
+func (s *Scheduler) Press(ctx context.Context, p handlers.Press, answer handlers.Action) ([]handlers.Action, error) {
+	stored, err := s.store.Settings(ctx, p.Chat.ID)
+	if err != nil {
+		return nil, fmt.Errorf("schedules: press: %w", err)
+	}
+	e := s.settings.Effective(stored)
+	lang := e.Lang
+	today := report.DateOf(p.At.In(e.Location))
+	_, dayText, _ := strings.Cut(p.Data, ":")
+	if n, err := strconv.Atoi(dayText); err != nil || report.DateFromInt(n) != today {
+		answer.Text = pick(lang, "这是以前的提醒，已失效。", "This reminder is from an earlier day.")
+		return []handlers.Action{answer}, nil
+	}
+	v, err := tally.OneVillage(ctx, s.store, p.Chat.ID, today, e.Observation)
+	if err != nil {
+		return nil, fmt.Errorf("schedules: press: %w", err)
+	}
+	missing := false
+	for _, m := range v.Missing {
+		missing = missing || m.UserID == p.From.ID
+	}
+	if !missing {
+		reported := false
+		for _, m := range v.Reported {
+			reported = reported || m.UserID == p.From.ID
+		}
+		answer.Text = pick(lang, "你不在日报名单中，无需报送。", "You are not on the daily roster: nothing to file.")
+		if reported {
+			answer.Text = pick(lang, "你今天已经报过日报了，谢谢！", "You have already filed today's daily report. Thanks!")
+		}
+		return []handlers.Action{answer}, nil
+	}
+	counts := map[report.Kind]int{}
+	for _, r := range v.Reports {
+		if r.SenderID == p.From.ID {
+			counts[r.Kind]++
+		}
+	}
+	text := fmt.Sprintf("#日报 返乡人数:%d 发热人数:%d 婚丧:%d 备注:提醒按钮一键提交", counts[report.Arrival], counts[report.Fever], counts[report.Gathering])
+	parsed := report.Parse(text, report.Context{Now: p.At, Location: e.Location})
+	rev := store.Revision{
+		Chat: p.Chat.ID, MessageID: syntheticMessage(p.From.ID, today), Kind: report.Daily, Lang: lang, Fields: parsed.Fields,
+		Problems: len(parsed.Problems), Text: text, SenderID: p.From.ID, Sender: p.From.Name(), SentAt: p.At, Day: today, At: s.now(),
+	}
+	if _, err := s.store.Commit(ctx, store.Changes{Revision: &rev}); err != nil {
+		return nil, fmt.Errorf("schedules: press: %w", err)
+	}
+	answer.Text = pick(lang,
+		fmt.Sprintf("已提交今天的日报：返乡%d 发热%d 婚丧%d。", counts[report.Arrival], counts[report.Fever], counts[report.Gathering]),
+		fmt.Sprintf("Daily report filed: arrivals %d, fevers %d, gatherings %d.", counts[report.Arrival], counts[report.Fever], counts[report.Gathering]))
+	var still []store.Member
+	for _, m := range v.Missing {
+		if m.UserID != p.From.ID {
+			still = append(still, m)
+		}
+	}
+	edit := handlers.Action{Kind: handlers.Edit, Key: fmt.Sprintf("reminder-edit:%d:%d:%d", p.Chat.ID, p.MessageID, p.From.ID), Chat: p.Chat.ID, MessageID: p.MessageID}
+	if len(still) == 0 {
+		edit.Text = pick(lang, "✅ <b>今天的日报已全部报送</b> ", "✅ <b>Every daily report is in</b> ") + today.String()
+	} else {
+		edit.Text = reminderText(lang, today, still, false)
+		edit.Buttons = reminderButtons(lang, today)
+	}
+	return []handlers.Action{answer, edit}, nil
+}

@@ -1,0 +1,374 @@
+// Package schedules posts gridbot's scheduled messages: the reminder to
+// grid workers who have not sent the daily report (17:00), the village's
+// daily summary (20:00), the morning follow-ups (09:00) and the command
+// group's roll-up of every village (21:00), each at the time and in the
+// time zone the chat set.
+//
+// Every post is exactly once per chat, job and local day: the job claims
+// job:<name>:<chat>:<day> in the store in the same durable step that queues
+// the message, so a double fire, a restart or a second replica on the same
+// PostgreSQL cannot post twice. robfig/cron fires the jobs; because it
+// skips a job whose time falls in a daylight-saving gap (and repeats one in
+// an overlap), a sweep every five minutes runs any job whose time today has
+// passed unclaimed — which is also how a job missed while the bot was down
+// runs once when it is back, marked late (补发). Jobs of earlier days are
+// never replayed.
+package schedules
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/robfig/cron/v3"
+
+	"gridbot/handlers"
+	"gridbot/report"
+	"gridbot/store"
+	"gridbot/tally"
+)
+
+// Job names a scheduled job.
+type Job string
+
+// The jobs.
+const (
+	Reminder Job = "reminder"
+	Summary  Job = "summary"
+	FollowUp Job = "followup"
+	Rollup   Job = "rollup"
+)
+
+// sweepSpec is when the sweep runs.
+const sweepSpec = "*/5 * * * *"
+
+// lateAfter is how long after its time a job counts as late.
+const lateAfter = 10 * time.Minute
+
+// Store is what the scheduler reads and writes. *store.Store implements it.
+type Store interface {
+	tally.Source
+	Commit(ctx context.Context, c store.Changes) (store.Result, error)
+	Settings(ctx context.Context, chat int64) (map[string]string, error)
+	Claimed(ctx context.Context, key string) (bool, error)
+	Roster(ctx context.Context, chat int64) ([]store.Member, error)
+}
+
+// Settings reads a chat's effective settings. *handlers.Handler
+// implements it (Effective).
+type Settings interface {
+	Effective(map[string]string) handlers.ChatSettings
+}
+
+// Scheduler runs the jobs.
+type Scheduler struct {
+	store    Store
+	settings Settings
+	now      func() time.Time
+	log      *slog.Logger
+	queued   func() // wakes the sender
+	cron     *cron.Cron
+
+	mu      sync.Mutex
+	entries map[entryKey]entry
+	sweepID cron.EntryID
+	started bool
+}
+
+type entryKey struct {
+	chat int64
+	job  Job
+}
+
+type entry struct {
+	spec string
+	id   cron.EntryID
+}
+
+// New returns a Scheduler. loc is the zone of the sweep; each job runs in
+// its chat's zone.
+func New(st Store, settings Settings, now func() time.Time, loc *time.Location, log *slog.Logger, queued func()) *Scheduler {
+	log = log.With("component", "schedules")
+	if queued == nil {
+		queued = func() {}
+	}
+	logger := cronLogger{log}
+	s := &Scheduler{
+		store: st, settings: settings, now: now, log: log, queued: queued, entries: map[entryKey]entry{},
+		cron: cron.New(cron.WithLocation(loc), cron.WithLogger(logger),
+			cron.WithChain(cron.Recover(logger), cron.SkipIfStillRunning(logger))),
+	}
+	return s
+}
+
+// cronLogger routes robfig/cron's logging into slog.
+type cronLogger struct{ log *slog.Logger }
+
+func (l cronLogger) Info(msg string, kv ...any) { l.log.Debug("cron: "+msg, kv...) }
+func (l cronLogger) Error(err error, msg string, kv ...any) {
+	l.log.Error("cron: "+msg, append(kv, "err", err)...)
+}
+
+// Start schedules every bound chat's jobs, catches up on the jobs missed
+// earlier today, and starts the cron.
+func (s *Scheduler) Start(ctx context.Context) error {
+	if err := s.Reconcile(ctx); err != nil {
+		return err
+	}
+	id, err := s.cron.AddFunc(sweepSpec, func() { s.sweep(context.WithoutCancel(ctx)) })
+	if err != nil {
+		return fmt.Errorf("schedules: sweep: %w", err)
+	}
+	s.mu.Lock()
+	s.sweepID, s.started = id, true
+	s.mu.Unlock()
+	s.sweep(ctx)
+	s.cron.Start()
+	return nil
+}
+
+// Stop stops the cron and waits for running jobs.
+func (s *Scheduler) Stop() {
+	<-s.cron.Stop().Done()
+}
+
+// Planned is one chat's job as scheduled.
+type Planned struct {
+	Chat     int64
+	Job      Job
+	Spec     string // CRON_TZ=… m h * * *
+	Schedule cron.Schedule
+}
+
+// Plan lists every job that should be scheduled now, ordered by chat and
+// job: what Reconcile gives the cron, and what gridbot replay steps
+// through.
+func (s *Scheduler) Plan(ctx context.Context) ([]Planned, error) {
+	bindings, err := s.store.Bindings(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("schedules: bindings: %w", err)
+	}
+	var plan []Planned
+	for _, b := range bindings {
+		if b.Role != store.RoleVillage && b.Role != store.RoleCommand {
+			continue
+		}
+		stored, err := s.store.Settings(ctx, b.Chat)
+		if err != nil {
+			return nil, fmt.Errorf("schedules: settings: %w", err)
+		}
+		e := s.settings.Effective(stored)
+		if !e.Active {
+			continue
+		}
+		for _, job := range jobsOf(b.Role) {
+			clock := clockOf(e, job)
+			if clock.Off {
+				continue
+			}
+			spec := fmt.Sprintf("CRON_TZ=%s %d %d * * *", e.Location, clock.Minute, clock.Hour)
+			sched, err := cron.ParseStandard(spec)
+			if err != nil {
+				return nil, fmt.Errorf("schedules: %s: %w", spec, err)
+			}
+			plan = append(plan, Planned{Chat: b.Chat, Job: job, Spec: spec, Schedule: sched})
+		}
+	}
+	sort.Slice(plan, func(i, j int) bool {
+		if plan[i].Chat != plan[j].Chat {
+			return plan[i].Chat < plan[j].Chat
+		}
+		return plan[i].Job < plan[j].Job
+	})
+	return plan, nil
+}
+
+func jobsOf(role store.Role) []Job {
+	if role == store.RoleCommand {
+		return []Job{Rollup}
+	}
+	return []Job{FollowUp, Reminder, Summary}
+}
+
+func clockOf(e handlers.ChatSettings, job Job) handlers.Clock {
+	switch job {
+	case Reminder:
+		return e.Reminder
+	case Summary:
+		return e.Summary
+	case FollowUp:
+		return e.FollowUp
+	}
+	return e.Rollup
+}
+
+// Reconcile makes the cron's entries match the bindings and settings: it
+// is called at start, after /set, and by every sweep (so a setting changed
+// through another replica applies too).
+func (s *Scheduler) Reconcile(ctx context.Context) error {
+	plan, err := s.Plan(ctx)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	want := map[entryKey]Planned{}
+	for _, p := range plan {
+		want[entryKey{p.Chat, p.Job}] = p
+	}
+	for k, e := range s.entries {
+		if p, ok := want[k]; !ok || p.Spec != e.spec {
+			s.cron.Remove(e.id)
+			delete(s.entries, k)
+		}
+	}
+	for k, p := range want {
+		if _, ok := s.entries[k]; ok {
+			continue
+		}
+		chat, job := k.chat, k.job
+		id := s.cron.Schedule(p.Schedule, cron.FuncJob(func() {
+			if err := s.Fire(context.WithoutCancel(ctx), chat, job, s.now()); err != nil {
+				s.log.Error("job failed", "job", job, "chat", chat, "err", err)
+			}
+		}))
+		s.entries[k] = entry{spec: p.Spec, id: id}
+	}
+	return nil
+}
+
+// Settled is called after a chat's settings changed.
+func (s *Scheduler) Settled(ctx context.Context) func(chat int64) {
+	return func(int64) {
+		if err := s.Reconcile(ctx); err != nil {
+			s.log.Error("rescheduling failed", "err", err)
+		}
+	}
+}
+
+// sweep runs every job whose time today has passed unclaimed.
+func (s *Scheduler) sweep(ctx context.Context) {
+	if err := s.Reconcile(ctx); err != nil {
+		s.log.Error("rescheduling failed", "err", err)
+	}
+	if err := s.Sweep(ctx, s.now()); err != nil {
+		s.log.Error("sweep failed", "err", err)
+	}
+}
+
+// Sweep runs, once, each job whose time on the local day of now has
+// passed and that nobody has run yet. A job more than a few minutes past
+// its time is marked late.
+func (s *Scheduler) Sweep(ctx context.Context, now time.Time) error {
+	plan, err := s.Plan(ctx)
+	if err != nil {
+		return err
+	}
+	for _, p := range plan {
+		stored, err := s.store.Settings(ctx, p.Chat)
+		if err != nil {
+			return fmt.Errorf("schedules: settings: %w", err)
+		}
+		e := s.settings.Effective(stored)
+		local := now.In(e.Location)
+		day := report.DateOf(local)
+		clock := clockOf(e, p.Job)
+		at := time.Date(local.Year(), local.Month(), local.Day(), clock.Hour, clock.Minute, 0, 0, e.Location)
+		if now.Before(at) {
+			continue
+		}
+		claimed, err := s.store.Claimed(ctx, claimKey(p.Job, p.Chat, day))
+		if err != nil {
+			return fmt.Errorf("schedules: claimed: %w", err)
+		}
+		if claimed {
+			continue
+		}
+		if err := s.run(ctx, p.Chat, p.Job, day, now, now.Sub(at) > lateAfter); err != nil {
+			s.log.Error("job failed", "job", p.Job, "chat", p.Chat, "err", err)
+		}
+	}
+	return nil
+}
+
+// Fire runs a job that the cron fired at now, for the chat's local day.
+func (s *Scheduler) Fire(ctx context.Context, chat int64, job Job, now time.Time) error {
+	stored, err := s.store.Settings(ctx, chat)
+	if err != nil {
+		return fmt.Errorf("schedules: settings: %w", err)
+	}
+	day := report.DateOf(now.In(s.settings.Effective(stored).Location))
+	return s.run(ctx, chat, job, day, now, false)
+}
+
+// claimKey makes a job's post unique per chat and local day.
+func claimKey(job Job, chat int64, day report.Date) string {
+	return fmt.Sprintf("job:%s:%d:%s", job, chat, day)
+}
+
+// run composes a job's post and queues it under the job's claim, in one
+// durable step. A job with nothing to say still takes its claim.
+func (s *Scheduler) run(ctx context.Context, chat int64, job Job, day report.Date, now time.Time, late bool) error {
+	key := claimKey(job, chat, day)
+	if claimed, err := s.store.Claimed(ctx, key); err != nil || claimed {
+		return err
+	}
+	b, ok, err := s.binding(ctx, chat)
+	if err != nil || !ok {
+		return err
+	}
+	stored, err := s.store.Settings(ctx, chat)
+	if err != nil {
+		return fmt.Errorf("schedules: settings: %w", err)
+	}
+	e := s.settings.Effective(stored)
+	var actions []handlers.Action
+	switch job {
+	case Reminder:
+		actions, err = s.reminder(ctx, b, e, day, late, key)
+	case Summary:
+		actions, err = s.summary(ctx, b, e, day, late, key)
+	case FollowUp:
+		actions, err = s.followUp(ctx, b, e, day, late, key)
+	case Rollup:
+		actions, err = s.rollup(ctx, b, e, day, late, key)
+	}
+	if err != nil {
+		return fmt.Errorf("schedules: %s for %d: %w", job, chat, err)
+	}
+	changes := store.Changes{Claims: []string{key}}
+	for _, a := range actions {
+		m, err := a.OutboxMessage(now)
+		if err != nil {
+			return err
+		}
+		changes.Outbox = append(changes.Outbox, m)
+	}
+	res, err := s.store.Commit(ctx, changes)
+	if err != nil {
+		return fmt.Errorf("schedules: %s for %d: %w", job, chat, err)
+	}
+	if res.Claimed {
+		s.log.Info("job ran", "job", job, "chat", chat, "day", day.String(), "late", late, "posts", len(actions))
+		if len(actions) > 0 {
+			s.queued()
+		}
+	}
+	return nil
+}
+
+func (s *Scheduler) binding(ctx context.Context, chat int64) (store.Binding, bool, error) {
+	all, err := s.store.Bindings(ctx)
+	if err != nil {
+		return store.Binding{}, false, fmt.Errorf("schedules: bindings: %w", err)
+	}
+	for _, b := range all {
+		if b.Chat == chat {
+			return b, true, nil
+		}
+	}
+	return store.Binding{}, false, nil
+}
