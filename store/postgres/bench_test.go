@@ -82,18 +82,18 @@ func loadReports(tb testing.TB, e *Engine, n, villages int) (first, last report.
 		if i%20 == 0 {
 			r2 := r
 			r2.Revision, r2.Fields = 1, map[string]string{"name": "张三丰", "phone": "13800000000", "origin": "武汉", "arrived_on": day.String(), "address": "x"}
-			args, err := revisionArgs(&r2, chat)
+			args, err := revisionArgs(&r2)
 			if err != nil {
 				return nil, err
 			}
 			edits = append(edits, args)
 		}
 		if i%97 == 1 {
-			withdrawals = append(withdrawals, []any{chat, chat, msg, int64(7), nanos(r.At)})
+			withdrawals = append(withdrawals, []any{chat, msg, int64(7), nanos(r.At)})
 		}
-		return revisionArgs(&r, chat)
+		return revisionArgs(&r)
 	}
-	cols := []string{"home_chat", "chat", "message_id", "revision", "kind", "lang", "field_names", "field_values",
+	cols := []string{"chat", "message_id", "revision", "kind", "lang", "field_names", "field_values",
 		"problems", "text", "sender_id", "sender", "sent_at", "day", "event_day", "phone", "id_number", "at"}
 	if _, err := e.pool.CopyFrom(ctx, pgx.Identifier{"revisions"}, cols, pgx.CopyFromSlice(n, rows)); err != nil {
 		tb.Fatalf("copy revisions: %v", err)
@@ -101,7 +101,7 @@ func loadReports(tb testing.TB, e *Engine, n, villages int) (first, last report.
 	if _, err := e.pool.CopyFrom(ctx, pgx.Identifier{"revisions"}, cols, pgx.CopyFromRows(edits)); err != nil {
 		tb.Fatalf("copy edits: %v", err)
 	}
-	if _, err := e.pool.CopyFrom(ctx, pgx.Identifier{"withdrawals"}, []string{"home_chat", "chat", "message_id", "by_user", "at"}, pgx.CopyFromRows(withdrawals)); err != nil {
+	if _, err := e.pool.CopyFrom(ctx, pgx.Identifier{"withdrawals"}, []string{"chat", "message_id", "by_user", "at"}, pgx.CopyFromRows(withdrawals)); err != nil {
 		tb.Fatalf("copy withdrawals: %v", err)
 	}
 	if _, err := e.pool.Exec(ctx, `ANALYZE`); err != nil {

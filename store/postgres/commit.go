@@ -114,26 +114,26 @@ const (
 			WITH ORDINALITY AS u(h, c, k, v, b, t, i)
 		ORDER BY i`
 
-	// sqlRevision inserts a revision unless its key exists, and returns
-	// the revision's seq and whether it was inserted. The report's lock is
-	// held, so a conflicting row is committed and visible to the second
-	// branch.
+	// sqlRevision inserts a revision unless its key (the chat it was sent
+	// in, message, revision) exists, and returns the revision's seq and
+	// whether it was inserted. The report's lock is held, so a
+	// conflicting row is committed and visible to the second branch.
 	sqlRevision = `WITH ins AS (
-			INSERT INTO revisions (home_chat, chat, message_id, revision, kind, lang, field_names, field_values,
+			INSERT INTO revisions (chat, message_id, revision, kind, lang, field_names, field_values,
 				problems, text, sender_id, sender, sent_at, day, event_day, phone, id_number, at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
-			ON CONFLICT (home_chat, message_id, revision) DO NOTHING
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+			ON CONFLICT (chat, message_id, revision) DO NOTHING
 			RETURNING seq
 		)
 		SELECT seq, true FROM ins
 		UNION ALL
 		SELECT seq, false FROM revisions
-		WHERE home_chat = $1 AND message_id = $3 AND revision = $4 AND NOT EXISTS (SELECT 1 FROM ins)`
+		WHERE chat = $1 AND message_id = $2 AND revision = $3 AND NOT EXISTS (SELECT 1 FROM ins)`
 
-	sqlWithdrawals = `INSERT INTO withdrawals (home_chat, chat, message_id, by_user, at)
-		SELECT h, c, m, b, t
-		FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[])
-			WITH ORDINALITY AS u(h, c, m, b, t, i)
+	sqlWithdrawals = `INSERT INTO withdrawals (chat, message_id, by_user, at)
+		SELECT c, m, b, t
+		FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[])
+			WITH ORDINALITY AS u(c, m, b, t, i)
 		ORDER BY i`
 
 	// sqlOutbox draws the messages' ids in slice order (so messages queued
@@ -227,7 +227,7 @@ func (e *Engine) commit(ctx context.Context, c driver.Changes) (driver.Result, e
 		w.Queue(sqlSettings, settingArgs(c.Settings, home)...)
 	}
 	if r := c.Revision; r != nil {
-		args, err := revisionArgs(r, home(r.Chat))
+		args, err := revisionArgs(r)
 		if err != nil {
 			return driver.Result{}, err
 		}
@@ -245,7 +245,7 @@ func (e *Engine) commit(ctx context.Context, c driver.Changes) (driver.Result, e
 		})
 	}
 	if len(c.Withdrawals) > 0 {
-		w.Queue(sqlWithdrawals, withdrawalArgs(c.Withdrawals, home)...)
+		w.Queue(sqlWithdrawals, withdrawalArgs(c.Withdrawals)...)
 	}
 	var missing [][]byte // keys of messages queued before
 	if len(c.Outbox) > 0 {
@@ -424,7 +424,9 @@ func claimKeys(keys []string) [][]byte {
 	return slices.CompactFunc(out, bytes.Equal)
 }
 
-// chatIDs returns every chat id c writes under (migrations aside), once.
+// chatIDs returns every chat id c writes under that is resolved to its
+// home, once. Reports (revisions and withdrawals) are keyed by the chat
+// as given, so theirs are not.
 func chatIDs(c driver.Changes) []int64 {
 	seen := map[int64]bool{}
 	var out []int64
@@ -442,12 +444,6 @@ func chatIDs(c driver.Changes) []int64 {
 	}
 	for _, s := range c.Settings {
 		add(s.Chat)
-	}
-	if c.Revision != nil {
-		add(c.Revision.Chat)
-	}
-	for _, w := range c.Withdrawals {
-		add(w.Chat)
 	}
 	for _, m := range c.Outbox {
 		add(m.Chat)
@@ -476,10 +472,10 @@ func (e *Engine) locksFor(c driver.Changes, home func(int64) int64) lockSet {
 		add(e.lockKey(lockSetting, []int64{home(s.Chat)}, s.Key), true)
 	}
 	if r := c.Revision; r != nil {
-		add(e.lockKey(lockReport, []int64{home(r.Chat), r.MessageID}, ""), true)
+		add(e.lockKey(lockReport, []int64{r.Chat, r.MessageID}, ""), true)
 	}
 	for _, w := range c.Withdrawals {
-		add(e.lockKey(lockReport, []int64{home(w.Chat), w.MessageID}, ""), true)
+		add(e.lockKey(lockReport, []int64{w.Chat, w.MessageID}, ""), true)
 	}
 	for _, a := range c.Attempts {
 		add(e.lockKey(lockAttempt, []int64{a.MessageID}, ""), true)
@@ -525,13 +521,12 @@ func settingArgs(ss []driver.Setting, home func(int64) int64) []any {
 	return []any{homes, chats, keys, values, bys, ats}
 }
 
-func withdrawalArgs(ws []driver.Withdrawal, home func(int64) int64) []any {
-	homes, chats, msgs, bys, ats := make([]int64, len(ws)), make([]int64, len(ws)), make([]int64, len(ws)),
-		make([]int64, len(ws)), make([]*int64, len(ws))
+func withdrawalArgs(ws []driver.Withdrawal) []any {
+	chats, msgs, bys, ats := make([]int64, len(ws)), make([]int64, len(ws)), make([]int64, len(ws)), make([]*int64, len(ws))
 	for i, w := range ws {
-		homes[i], chats[i], msgs[i], bys[i], ats[i] = home(w.Chat), w.Chat, w.MessageID, w.By, nanos(w.At)
+		chats[i], msgs[i], bys[i], ats[i] = w.Chat, w.MessageID, w.By, nanos(w.At)
 	}
-	return []any{homes, chats, msgs, bys, ats}
+	return []any{chats, msgs, bys, ats}
 }
 
 func outboxArgs(ms []driver.OutboxMessage, home func(int64) int64) []any {
@@ -560,7 +555,7 @@ func attemptArgs(as []driver.Attempt) []any {
 // revisionArgs returns sqlRevision's arguments. Fields are stored as two
 // parallel arrays in key order. A Day that is zero or does not fit the
 // integer column is invalid; such an event day is none.
-func revisionArgs(r *driver.Revision, home int64) ([]any, error) {
+func revisionArgs(r *driver.Revision) ([]any, error) {
 	day, ok := dayInt(r.Day)
 	if !ok {
 		return nil, fmt.Errorf("revision: day %v out of range: %w", r.Day, driver.ErrInvalid)
@@ -580,7 +575,7 @@ func revisionArgs(r *driver.Revision, home int64) ([]any, error) {
 		}
 	}
 	return []any{
-		home, r.Chat, r.MessageID, r.Revision, string(r.Kind), blob(string(r.Lang)), names, values,
+		r.Chat, r.MessageID, r.Revision, string(r.Kind), blob(string(r.Lang)), names, values,
 		int64(r.Problems), blob(r.Text), r.SenderID, blob(r.Sender), nanos(r.SentAt), day, eventDay,
 		identity(r.Fields["phone"]), identity(r.Fields["id_number"]), nanos(r.At),
 	}, nil

@@ -64,7 +64,9 @@ const migrationLockClass = 0x67726462 // "grdb"
 // everything happens in one transaction under a transaction-scoped
 // advisory lock: replicas that start together queue on the lock, and the
 // later ones find the work done. A database migrated by a newer gridbot is
-// accepted, since migrations only add.
+// accepted, with a warning: migrations add, as a rule. (Migration 2, which
+// re-keyed reports, is the exception: a gridbot older than it fails its
+// report reads and writes against the new schema.)
 func (e *Engine) migrate(ctx context.Context) (string, error) {
 	ms, err := migrations()
 	if err != nil {

@@ -164,7 +164,7 @@ const (
 	lockBinding    byte = 'b' // per home chat
 	lockMember     byte = 'm' // per home chat and user
 	lockSetting    byte = 's' // per home chat and key
-	lockReport     byte = 'r' // per home chat and message: revisions and withdrawals
+	lockReport     byte = 'r' // per chat (as sent in) and message: revisions and withdrawals
 	lockAttempt    byte = 'a' // per outbox message
 )
 

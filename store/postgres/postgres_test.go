@@ -179,8 +179,113 @@ func TestPostgresMigrationsConcurrent(t *testing.T) {
 	}
 	e := openURL(t, u)
 	var n int
-	if err := e.pool.QueryRow(context.Background(), `SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil || n != 1 {
-		t.Fatalf("schema_migrations rows: %d, %v", n, err)
+	ms, _ := migrations()
+	if err := e.pool.QueryRow(context.Background(), `SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil || n != len(ms) {
+		t.Fatalf("schema_migrations rows: %d, %v; want %d", n, err, len(ms))
+	}
+}
+
+// A database created by migration 1 keyed reports by (home_chat,
+// message_id). Upgrading keys them by the chat they were sent in, keeps
+// every fact, and sets aside revisions that the new key makes repeats.
+func TestPostgresUpgradeFrom1(t *testing.T) {
+	u := newSchema(t)
+	ctx := context.Background()
+	ms, err := migrations()
+	if err != nil || ms[0].version != 1 {
+		t.Fatalf("migrations: %v", err)
+	}
+	conn, err := pgx.Connect(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	exec := func(sql string, args ...any) {
+		t.Helper()
+		if _, err := conn.Exec(ctx, sql, args...); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	exec(ms[0].sql)
+	exec(`CREATE TABLE schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now());
+		INSERT INTO schema_migrations (version) VALUES (1)`)
+	const old, cur, late = -101, -1001000000101, -777
+	// what gridbot before migration 2 wrote: home_chat resolved at insert
+	revision := func(home int64, r driver.Revision) int64 {
+		t.Helper()
+		args, err := revisionArgs(&r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var seq int64
+		if err := conn.QueryRow(ctx, `INSERT INTO revisions (home_chat, chat, message_id, revision, kind, lang, field_names, field_values,
+				problems, text, sender_id, sender, sent_at, day, event_day, phone, id_number, at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) RETURNING seq`,
+			append([]any{home}, args...)...).Scan(&seq); err != nil {
+			t.Fatal(err)
+		}
+		return seq
+	}
+	migrate := func(home, from, to int64) {
+		exec(`INSERT INTO chat_migrations (home_chat, from_chat, to_chat, at) VALUES ($1, $2, $3, $4)`, home, from, to, nanos(at(1)))
+	}
+	revision(old, arrival(old, 5, 0, "张三", "13812345678"))
+	first := revision(late, arrival(late, 1, 0, "赵六", "13600000000")) // before late became an alias
+	migrate(old, old, cur)
+	revision(old, arrival(cur, 5, 100, "王五", "13700000000")) // the supergroup's message 5, taken for an edit of old's
+	revision(old, arrival(cur, 6, 0, "李四", "13912345678"))
+	exec(`INSERT INTO withdrawals (home_chat, chat, message_id, by_user, at) VALUES ($1, $2, 6, 7, $3)`, old, cur, nanos(at(2)))
+	migrate(old, cur, late)
+	repeat := revision(old, arrival(late, 1, 0, "赵六", "13600000000")) // the same message saved again
+
+	e := openURL(t, u)
+	var n int
+	if err := e.pool.QueryRow(ctx, `SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil || n != len(ms) {
+		t.Fatalf("schema_migrations: %d rows, %v; want %d", n, err, len(ms))
+	}
+	if r, ok, err := e.Report(ctx, old, 5); err != nil || !ok || r.Chat != old || r.Fields["name"] != "张三" {
+		t.Errorf("Report(old, 5) = %+v, %v, %v", r, ok, err)
+	}
+	if r, ok, err := e.Report(ctx, cur, 5); err != nil || !ok || r.Chat != cur || r.Revision != 100 || r.Fields["name"] != "王五" {
+		t.Errorf("Report(cur, 5) = %+v, %v, %v", r, ok, err)
+	}
+	if _, ok, err := e.Report(ctx, cur, 6); err != nil || ok {
+		t.Errorf("Report(cur, 6): the withdrawal was lost: %v, %v", ok, err)
+	}
+	if h, err := e.History(ctx, late, 1); err != nil || len(h) != 1 || h[0].Revision == nil || h[0].Revision.Seq != first {
+		t.Errorf("History(late, 1) = %+v, %v; want the first save only", h, err)
+	}
+	var repeated []int64
+	rows, err := e.pool.Query(ctx, `SELECT seq FROM revisions_repeated ORDER BY seq`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var seq int64
+		if err := rows.Scan(&seq); err != nil {
+			t.Fatal(err)
+		}
+		repeated = append(repeated, seq)
+	}
+	if err := rows.Err(); err != nil || !reflect.DeepEqual(repeated, []int64{repeat}) {
+		t.Errorf("revisions_repeated: %v, %v; want [%d]", repeated, err, repeat)
+	}
+	for _, id := range []int64{old, cur, late} {
+		rs, err := e.Reports(ctx, driver.ReportQuery{Chat: id})
+		var got []string
+		for _, r := range rs {
+			got = append(got, fmt.Sprintf("%d/%d", r.Chat, r.MessageID))
+		}
+		if want := []string{"-1001000000101/5", "-777/1", "-101/5"}; err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("Reports(%d) = %v, %v; want %v", id, got, err, want)
+		}
+	}
+	// the new key holds: a repeat is a duplicate, another chat's message 5 is not
+	if r := arrival(late, 1, 0, "赵六", "13600000000"); !mustCommit(t, e, driver.Changes{Revision: &r}).DuplicateRevision {
+		t.Error("a repeat of (late, 1, 0) was written again")
+	}
+	if r := arrival(cur, 5, 0, "王五", "13700000000"); mustCommit(t, e, driver.Changes{Revision: &r}).DuplicateRevision {
+		t.Error("(cur, 5, 0) was taken for old's message 5")
 	}
 }
 
@@ -330,8 +435,11 @@ func TestPostgresTwoReplicas(t *testing.T) {
 	if c, err := b.CurrentChat(context.Background(), -100101); err != nil || c != -1001000000101 {
 		t.Errorf("the other replica's CurrentChat: %d, %v", c, err)
 	}
-	if got, ok, err := b.Report(context.Background(), -1001000000101, 7); err != nil || !ok || got.Chat != -1001000000101 {
+	if got, ok, err := b.Report(context.Background(), -100101, 7); err != nil || !ok || got.Chat != -100101 {
 		t.Errorf("the other replica's Report: %+v %v %v", got, ok, err)
+	}
+	if rs, err := b.Reports(context.Background(), driver.ReportQuery{Chat: -1001000000101}); err != nil || len(rs) != 1 || rs[0].Chat != -100101 {
+		t.Errorf("the other replica's Reports: %+v %v", rs, err)
 	}
 }
 
@@ -427,7 +535,12 @@ func TestPostgresChatMigration(t *testing.T) {
 	mustCommit(t, e, driver.Changes{Migrations: []driver.Migration{{From: old, To: mid, At: at(2)}, {From: mid, To: old, At: at(2)}}})
 	mustCommit(t, e, driver.Changes{Migrations: []driver.Migration{{From: mid, To: cur, At: at(3)}}})
 	r2 := arrival(cur, 6, 0, "李四", "13912345678")
+	// a withdrawal of message 5 in another id of the chat is not old's 5
 	mustCommit(t, e, driver.Changes{Revision: &r2, Withdrawals: []driver.Withdrawal{{Chat: mid, MessageID: 5, By: 7, At: at(4)}}})
+	if got, ok, _ := e.Report(ctx, old, 5); !ok || got.Chat != old {
+		t.Errorf("Report(old, 5) after a withdrawal of (mid, 5): %+v %v", got, ok)
+	}
+	mustCommit(t, e, driver.Changes{Withdrawals: []driver.Withdrawal{{Chat: old, MessageID: 5, By: 7, At: at(4)}}})
 	for _, id := range []int64{old, mid, cur} {
 		if c, _ := e.CurrentChat(ctx, id); c != cur {
 			t.Errorf("CurrentChat(%d) = %d", id, c)
@@ -442,10 +555,17 @@ func TestPostgresChatMigration(t *testing.T) {
 		if len(rs) != 1 || rs[0].MessageID != 6 || rs[0].Chat != cur {
 			t.Errorf("Reports(%d) = %+v", id, rs)
 		}
-		hist, _ := e.History(ctx, id, 5)
-		if len(hist) != 2 || hist[0].Revision.Chat != cur || hist[1].Withdrawal.Chat != cur {
-			t.Errorf("History(%d, 5) = %+v", id, hist)
+		// a report's history is under the chat its message was sent in
+		want := map[int64]int{old: 2, mid: 1, cur: 0}[id]
+		if hist, _ := e.History(ctx, id, 5); len(hist) != want {
+			t.Errorf("History(%d, 5) = %d events, want %d", id, len(hist), want)
 		}
+	}
+	if hist, _ := e.History(ctx, old, 5); len(hist) != 2 || hist[0].Revision.Chat != old || hist[1].Withdrawal.Chat != old {
+		t.Errorf("History(old, 5) = %+v", hist)
+	}
+	if hist, _ := e.History(ctx, mid, 5); len(hist) != 1 || hist[0].Withdrawal == nil || hist[0].Withdrawal.Chat != mid {
+		t.Errorf("History(mid, 5) = %+v", hist)
 	}
 	// an id another chat migrated to already is refused
 	_, err := e.Commit(ctx, driver.Changes{Migrations: []driver.Migration{{From: -555, To: mid, At: at(5)}}})
@@ -456,8 +576,10 @@ func TestPostgresChatMigration(t *testing.T) {
 		t.Errorf("a refused migration moved -555 to %d", c)
 	}
 	// a chat with history but no migrations may become an alias: its own
-	// facts stay under its own home, out of sight
-	mustCommit(t, e, driver.Changes{Members: []driver.Member{{Chat: -777, UserID: 2, Name: "x", At: at(0)}}})
+	// roster stays under its own home, out of sight, but its reports were
+	// sent in an id of the chat, so the chat's reports now cover them
+	r7 := arrival(-777, 1, 0, "赵六", "13600000000")
+	mustCommit(t, e, driver.Changes{Revision: &r7, Members: []driver.Member{{Chat: -777, UserID: 2, Name: "x", At: at(0)}}})
 	mustCommit(t, e, driver.Changes{Migrations: []driver.Migration{{From: cur, To: -777, At: at(6)}}})
 	for _, id := range []int64{old, cur, -777} {
 		if c, _ := e.CurrentChat(ctx, id); c != -777 {
@@ -466,6 +588,12 @@ func TestPostgresChatMigration(t *testing.T) {
 	}
 	if m, _ := e.Roster(ctx, -777); len(m) != 1 || m[0].UserID != 1 {
 		t.Errorf("the roster of -777 is its home's: %+v", m)
+	}
+	for _, id := range []int64{old, -777} {
+		rs, _ := e.Reports(ctx, driver.ReportQuery{Chat: id})
+		if len(rs) != 2 || rs[0].Chat != cur || rs[0].MessageID != 6 || rs[1].Chat != -777 || rs[1].MessageID != 1 {
+			t.Errorf("Reports(%d) after -777 became an alias: %+v", id, rs)
+		}
 	}
 	// a home that migrated cannot become another chat's alias
 	mustCommit(t, e, driver.Changes{Migrations: []driver.Migration{{From: -888, To: -889, At: at(7)}}})
