@@ -37,9 +37,14 @@ type User struct {
 	IsBot        bool
 }
 
-// Name is the user's display name.
+// Name is the user's display name: 王书记 for a Chinese first and last
+// name, "Zhang Wei" otherwise.
 func (u User) Name() string {
-	name := strings.TrimSpace(u.FirstName + " " + u.LastName)
+	sep := " "
+	if hasHan(u.FirstName) && hasHan(u.LastName) {
+		sep = ""
+	}
+	name := strings.TrimSpace(u.FirstName + sep + u.LastName)
 	if name == "" {
 		name = u.Username
 	}

@@ -130,6 +130,20 @@ func summaryLine(r store.Revision, lang report.Lang) string {
 	return fmt.Sprintf("%s 的%s", r.Sender, kind)
 }
 
+// later reports whether report a was sent after report b (ties broken by
+// chat and message id, so exactly one of two reports is the later).
+func later(a, b store.Revision) bool {
+	switch {
+	case a.Day != b.Day:
+		return a.Day.Compare(b.Day) > 0
+	case !a.SentAt.Equal(b.SentAt):
+		return a.SentAt.After(b.SentAt)
+	case a.Chat != b.Chat:
+		return a.Chat > b.Chat
+	}
+	return a.MessageID > b.MessageID
+}
+
 // duplicates warns when an arrival or tenant's phone or ID number is on
 // record already, naming the village and the day of the earlier report.
 func (h *Handler) duplicates(ctx context.Context, rev store.Revision) ([]string, error) {
@@ -150,7 +164,7 @@ func (h *Handler) duplicates(ctx context.Context, rev store.Revision) ([]string,
 		if f.Chat == rev.Chat && f.MessageID == rev.MessageID {
 			continue
 		}
-		if f.Day.Compare(rev.Day) > 0 || f.Day == rev.Day && f.SentAt.After(rev.SentAt) {
+		if later(f, rev) {
 			continue // a later report is the duplicate, not this one
 		}
 		name, ok := names[f.Chat]
@@ -165,10 +179,14 @@ func (h *Handler) duplicates(ctx context.Context, rev store.Revision) ([]string,
 			names[f.Chat] = name
 		}
 		kind := report.KindName(f.Kind, rev.Lang)
+		same := report.MaskPhone(f.Fields["phone"])
+		if f.Fields["id_number"] != "" && f.Fields["id_number"] == rev.Fields["id_number"] {
+			same = report.MaskID(f.Fields["id_number"])
+		}
 		if rev.Lang == report.En {
-			out = append(out, html.EscapeString(fmt.Sprintf("the same person (%s) was already registered on %s in %s (%s): do not register twice", report.MaskPhone(f.Fields["phone"]), f.Day, name, kind)))
+			out = append(out, html.EscapeString(fmt.Sprintf("%s (%s) was already registered on %s in %s (%s): do not register the same person twice", f.Fields["name"], same, f.Day, name, kind)))
 		} else {
-			out = append(out, html.EscapeString(fmt.Sprintf("此人（%s）已于 %s 在 %s 登记过（%s），请勿重复登记", report.MaskPhone(f.Fields["phone"]), f.Day, name, kind)))
+			out = append(out, html.EscapeString(fmt.Sprintf("%s（%s）已于 %s 在 %s 登记过（%s），同一人请勿重复登记", f.Fields["name"], same, f.Day, name, kind)))
 		}
 		if len(out) == 3 {
 			break

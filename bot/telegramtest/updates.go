@@ -113,6 +113,25 @@ func (s *Server) SendMessage(chat Chat, from User, text string) (messageID int) 
 	return m.MessageID
 }
 
+// ReplyMessage queues a message update from a user answering message
+// replyTo (theirs, another user's or the bot's) and returns its id.
+func (s *Server) ReplyMessage(chat Chat, from User, replyTo int, text string) (messageID int) {
+	s.lock()
+	defer s.unlock()
+	cs := s.registerLocked(chat)
+	m := cs.newMessage(from, s.now().Unix())
+	m.Text, m.Entities = text, commandEntities(text)
+	if orig := cs.find(replyTo); orig != nil {
+		quoted := *orig
+		quoted.ReplyTo = nil
+		m.ReplyTo = &quoted
+	} else {
+		s.unexpectedLocked("ReplyMessage: chat %d has no message %d", chat.ID, replyTo)
+	}
+	s.enqueueLocked(map[string]any{"message": m})
+	return m.MessageID
+}
+
 // EditMessage queues an edited_message update: the user changed the text
 // of message messageID.
 func (s *Server) EditMessage(chat Chat, from User, messageID int, newText string) {

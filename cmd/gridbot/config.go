@@ -20,6 +20,7 @@ type config struct {
 	WebhookURL    string
 	WebhookSecret string
 	OperatorsText string
+	ReceiptDelay  time.Duration
 
 	Location  *time.Location
 	Operators map[int64]bool
@@ -43,6 +44,11 @@ func (c *config) register(fs *flag.FlagSet, getenv func(string) string) {
 	fs.StringVar(&c.WebhookURL, "webhook", getenv("GRIDBOT_WEBHOOK_URL"), "public HTTPS URL of the webhook; empty: long polling (GRIDBOT_WEBHOOK_URL)")
 	fs.StringVar(&c.WebhookSecret, "webhook-secret", getenv("GRIDBOT_WEBHOOK_SECRET"), "webhook secret token, 1-256 of A-Z a-z 0-9 _ - (GRIDBOT_WEBHOOK_SECRET)")
 	fs.StringVar(&c.OperatorsText, "operators", getenv("GRIDBOT_OPERATORS"), "comma-separated Telegram user ids allowed to bind groups (GRIDBOT_OPERATORS)")
+	delay, err := time.ParseDuration(envOr(getenv, "GRIDBOT_RECEIPT_DELAY", "3s"))
+	if err != nil {
+		delay = 3 * time.Second
+	}
+	fs.DurationVar(&c.ReceiptDelay, "receipt-delay", delay, "how long a receipt waits so receipts close together merge into one message (GRIDBOT_RECEIPT_DELAY)")
 }
 
 // finish checks and derives what register read.

@@ -19,7 +19,6 @@ import (
 
 	"gridbot/bot"
 	"gridbot/handlers"
-	"gridbot/schedules"
 	"gridbot/store"
 )
 
@@ -53,29 +52,19 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	defer st.Close()
 
 	client := &http.Client{Timeout: pollTimeout + 15*time.Second}
-	api, err := tg.New(cfg.Token, tg.WithServerURL(cfg.APIURL), tg.WithHTTPClient(pollTimeout, client), tg.WithSkipGetMe(),
-		tg.WithErrorsHandler(func(err error) { log.Warn("telegram client", "err", err) }))
+	probe, err := tg.New(cfg.Token, tg.WithServerURL(cfg.APIURL), tg.WithHTTPClient(pollTimeout, client), tg.WithSkipGetMe())
 	if err != nil {
 		return fmt.Errorf("serve: telegram client: %w", err)
 	}
-	me, err := getMe(ctx, api, log)
+	me, err := getMe(ctx, probe, log)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
 	log.Info("connected to Telegram", "bot", me.Username, "id", me.ID)
-
-	metrics := bot.NewMetrics()
-	var sched *schedules.Scheduler
-	h := handlers.New(handlers.Config{
-		Operators: cfg.Operators, BotUsername: me.Username, Location: cfg.Location,
-		ReceiptDelay: 3 * time.Second, OnReport: metrics.Report,
-		OnSettings: func(chat int64) { sched.Settled(ctx)(chat) },
-	}, st, bot.NewAdmins(api, time.Now), time.Now, log)
-	sender := bot.NewSender(api, st, h, time.Now, log, metrics, bot.SenderOptions{Workers: 8, Seed: uint64(time.Now().UnixNano())})
-	sched = schedules.New(st, h, time.Now, cfg.Location, log, sender.Wake)
-	h.HandlePresses(schedules.ReminderButton, sched.Press)
-	proc := bot.NewProcessor(h, st, time.Now, log, metrics, sender.Wake)
-	dispatch := bot.NewDispatcher(proc, 8, log)
+	svc, err := newService(cfg, st, client, me.Username, log, serviceOptions{now: time.Now, workers: 8, seed: uint64(time.Now().UnixNano())})
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -85,9 +74,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}
 		fmt.Fprintln(w, "ok")
 	})
-	mux.Handle("/metrics", promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{}))
+	mux.Handle("/metrics", promhttp.HandlerFor(svc.metrics.Registry, promhttp.HandlerOpts{}))
 	if cfg.WebhookURL != "" {
-		mux.Handle(webhookPath, bot.WebhookHandler(cfg.WebhookSecret, dispatch, log))
+		mux.Handle(webhookPath, bot.WebhookHandler(cfg.WebhookSecret, svc.dispatch, log))
 	}
 	ln, err := net.Listen("tcp", cfg.HTTP)
 	if err != nil {
@@ -96,14 +85,14 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	fmt.Fprintf(stdout, "gridbot: http on %s\n", ln.Addr())
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 
-	registerCommands(ctx, api, log)
+	registerCommands(ctx, svc.api, log)
 	if cfg.WebhookURL != "" {
-		if _, err := api.SetWebhook(ctx, &tg.SetWebhookParams{URL: cfg.WebhookURL, SecretToken: cfg.WebhookSecret,
+		if _, err := svc.api.SetWebhook(ctx, &tg.SetWebhookParams{URL: cfg.WebhookURL, SecretToken: cfg.WebhookSecret,
 			AllowedUpdates: []string{models.AllowedUpdateMessage, models.AllowedUpdateEditedMessage, models.AllowedUpdateCallbackQuery, models.AllowedUpdateMyChatMember}}); err != nil {
 			return fmt.Errorf("serve: setWebhook: %w", err)
 		}
 		log.Info("webhook mode", "path", webhookPath)
-	} else if _, err := api.DeleteWebhook(ctx, &tg.DeleteWebhookParams{}); err != nil {
+	} else if _, err := svc.api.DeleteWebhook(ctx, &tg.DeleteWebhookParams{}); err != nil {
 		log.Warn("deleteWebhook failed; polling anyway", "err", err)
 	}
 
@@ -113,19 +102,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			log.Error("http server", "err", err)
 		}
 	})
-	wg.Go(func() { _ = sender.Run(ctx) })
-	if cfg.WebhookURL == "" {
-		poller := bot.NewPoller(cfg.APIURL, cfg.Token, client, pollTimeout, dispatch.Batch, log, metrics)
-		wg.Go(func() { _ = poller.Run(ctx) })
-	}
-	if err := sched.Start(ctx); err != nil {
-		log.Error("scheduler did not start", "err", err)
-	}
 	log.Info("gridbot is running", "store", storeKind(cfg.DB), "tz", cfg.TZ)
-	<-ctx.Done()
-	log.Info("stopping: finishing what is under way")
-	sched.Stop()
-	shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 8*time.Second)
+	svc.run(ctx) // until SIGTERM, then finishes what is under way
+	shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(shutdown)
 	wg.Wait()

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	tg "github.com/go-telegram/bot"
+
+	"gridbot/bot"
+	"gridbot/handlers"
+	"gridbot/schedules"
+	"gridbot/store"
+)
+
+// service is the bot assembled from its parts: the handlers, the update
+// pipeline, the outbox sender and the scheduler. serve runs it with real
+// time and a real network; the tests and replay run it in virtual time
+// against a fake Telegram.
+type service struct {
+	cfg      config
+	store    *store.Store
+	api      *tg.Bot
+	client   *http.Client
+	metrics  *bot.Metrics
+	handler  *handlers.Handler
+	sender   *bot.Sender
+	dispatch *bot.Dispatcher
+	sched    *schedules.Scheduler
+	log      *slog.Logger
+}
+
+// serviceOptions tune a service for its use.
+type serviceOptions struct {
+	now     func() time.Time
+	workers int    // chats served at once; 1 for a deterministic order
+	seed    uint64 // backoff jitter
+}
+
+// newService wires the bot. client carries every call to Telegram (a real
+// one, or a fake's in-memory client); username is the bot's.
+func newService(cfg config, st *store.Store, client *http.Client, username string, log *slog.Logger, opts serviceOptions) (*service, error) {
+	api, err := tg.New(cfg.Token, tg.WithServerURL(cfg.APIURL), tg.WithHTTPClient(pollTimeout, client), tg.WithSkipGetMe(),
+		tg.WithErrorsHandler(func(err error) { log.Warn("telegram client", "err", err) }))
+	if err != nil {
+		return nil, fmt.Errorf("telegram client: %w", err)
+	}
+	s := &service{cfg: cfg, store: st, api: api, client: client, metrics: bot.NewMetrics(), log: log}
+	s.handler = handlers.New(handlers.Config{
+		Operators: cfg.Operators, BotUsername: username, Location: cfg.Location,
+		ReceiptDelay: cfg.ReceiptDelay, OnReport: s.metrics.Report,
+		OnSettings: func(int64) {
+			if err := s.sched.Reconcile(context.Background()); err != nil {
+				log.Error("rescheduling failed", "err", err)
+			}
+		},
+	}, st, bot.NewAdmins(api, opts.now), opts.now, log)
+	s.sender = bot.NewSender(api, st, s.handler, opts.now, log, s.metrics, bot.SenderOptions{Workers: opts.workers, Seed: opts.seed})
+	proc := bot.NewProcessor(s.handler, st, opts.now, log, s.metrics, s.sender.Wake)
+	s.dispatch = bot.NewDispatcher(proc, opts.workers, log)
+	s.sched = schedules.New(st, s.handler, opts.now, cfg.Location, log, s.sender.Wake)
+	s.handler.HandlePresses(schedules.ReminderButton, s.sched.Press)
+	return s, nil
+}
+
+// run polls (unless in webhook mode), sends and schedules until ctx ends,
+// then stops taking updates and finishes what is under way.
+func (s *service) run(ctx context.Context) {
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = s.sender.Run(ctx) })
+	if s.cfg.WebhookURL == "" {
+		poller := bot.NewPoller(s.cfg.APIURL, s.cfg.Token, s.client, pollTimeout, s.dispatch.Batch, s.log, s.metrics)
+		wg.Go(func() { _ = poller.Run(ctx) })
+	}
+	if err := s.sched.Start(ctx); err != nil {
+		s.log.Error("scheduler did not start", "err", err)
+	}
+	<-ctx.Done()
+	s.sched.Stop()
+	wg.Wait()
+}
