@@ -232,17 +232,52 @@ func (s *Sender) sendChat(ctx context.Context, chat int64, msgs []store.OutboxMe
 			return t
 		}
 		if a.Kind == handlers.Receipt {
-			j := i + 1
-			for j < len(msgs) && msgs[j].Method == string(handlers.Receipt) {
-				j++
-			}
-			i += s.sendReceipts(ctx, chat, dest, msgs[i:j])
+			receipts, rest := mergeable(msgs[i:])
+			used := s.sendReceipts(ctx, chat, dest, receipts)
+			// the receipts dealt with leave the queue; the rest keep their order
+			left := append(append([]store.OutboxMessage{}, receipts[used:]...), rest...)
+			sortByDue(left)
+			msgs = append(msgs[:i], left...)
 			continue
 		}
 		s.sendOne(ctx, chat, dest, m, a)
 		i++
 	}
 	return time.Time{}
+}
+
+// mergeable splits a chat's queue, which starts with a receipt, into the
+// receipts that may go out together in one message — every receipt before
+// the next message of another kind; reactions, edits and answers between
+// them do not keep them apart — and the rest, in order.
+func mergeable(ms []store.OutboxMessage) (receipts, rest []store.OutboxMessage) {
+	blocked := false
+	for _, m := range ms {
+		switch {
+		case m.Method == string(handlers.Receipt) && !blocked:
+			receipts = append(receipts, m)
+		default:
+			blocked = blocked || m.Method == string(handlers.Send) || m.Method == string(handlers.Document)
+			rest = append(rest, m)
+		}
+	}
+	return receipts, rest
+}
+
+// sortByDue restores the outbox's order: by due time, then id.
+func sortByDue(ms []store.OutboxMessage) {
+	due := func(m store.OutboxMessage) time.Time {
+		if !m.RetryAt.IsZero() {
+			return m.RetryAt
+		}
+		return m.NotBefore
+	}
+	sort.SliceStable(ms, func(i, j int) bool {
+		if a, b := due(ms[i]), due(ms[j]); !a.Equal(b) {
+			return a.Before(b)
+		}
+		return ms[i].ID < ms[j].ID
+	})
 }
 
 // callResult is what one call to Telegram gave.
