@@ -129,6 +129,28 @@ func (p *Poller) Run(ctx context.Context) error {
 	return nil
 }
 
+// PollOnce asks for what is pending without waiting, processes it and
+// confirms it; it returns how many updates it processed. gridbot replay
+// drives the bot with it. offset is the next offset to ask for; it returns
+// the new one.
+func (p *Poller) PollOnce(ctx context.Context, offset int64) (next int64, n int, err error) {
+	updates, err := p.getUpdates(ctx, offset, 0)
+	if err != nil {
+		return offset, 0, err
+	}
+	if len(updates) == 0 {
+		return offset, 0, nil
+	}
+	if err := p.process(ctx, updates); err != nil {
+		return offset, 0, err
+	}
+	next = updates[len(updates)-1].ID + 1
+	if _, err := p.getUpdates(ctx, next, 0); err != nil {
+		return next, len(updates), err
+	}
+	return next, len(updates), nil
+}
+
 // pollBackoff waits 1 s, 2 s, 4 s … up to 30 s, or Telegram's retry_after.
 func pollBackoff(failures int, err error) time.Duration {
 	var ae *apiError

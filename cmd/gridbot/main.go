@@ -31,6 +31,7 @@ commands:
   parse    read a message on stdin, print the parsed report as JSON
            (--batch: JSON lines in, JSON lines out)
   summary  print a day's numbers per village from the store (--json)
+  db verify  check the embedded store's journal, record by record
 
 Run "gridbot <command> --help" for a command's flags.
 `
@@ -49,6 +50,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runParse(ctx, args[1:], getenv, stdin, stdout, stderr)
 	case "summary":
 		return runSummary(ctx, args[1:], getenv, stdout, stderr)
+	case "db":
+		return runDB(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

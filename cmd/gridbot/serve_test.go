@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -363,4 +364,70 @@ func TestServeHealthAndMetrics(t *testing.T) {
 			t.Errorf("GET %s shows personal data", path)
 		}
 	}
+}
+
+// TestSummaryAndVerify: `gridbot summary` prints the numbers /today shows,
+// read-only while the bot runs; `gridbot db verify` checks the journal.
+func TestSummaryAndVerify(t *testing.T) {
+	tg, url := newFakeTelegram(t)
+	db := t.TempDir()
+	b := startBot(t, tg, url, db, nil)
+	b.bindVillage()
+	tg.SendMessage(village, wang, "/join")
+	tg.SendMessage(village, li, "/join")
+	tg.SendMessage(village, wang, "#返乡 张三 13812345678 武汉 昨天 郝家店村3组")
+	tg.SendMessage(village, wang, "#发热 姓名:刘洋 体温:38.5 住址:郝家店村1组")
+	tg.SendMessage(village, wang, "零报告")
+	b.waitSent(village.ID, "日报")
+	b.processed()
+	env := func(k string) string { return map[string]string{"GRIDBOT_DB": db}[k] }
+	day := time.Now().In(mustZone(t, "Asia/Shanghai")).Format(time.DateOnly)
+	var out, errOut bytes.Buffer
+	// while the bot is running
+	if err := run(context.Background(), []string{"summary", "--json", "--day", day}, env, strings.NewReader(""), &out, &errOut); err != nil {
+		t.Fatalf("summary: %v\n%s", err, errOut.String())
+	}
+	var got struct {
+		Day      string `json:"day"`
+		Villages []struct {
+			Village          string   `json:"village"`
+			ChatID           string   `json:"chat_id"`
+			Arrivals         int      `json:"arrivals"`
+			Fevers           int      `json:"fevers"`
+			DailyReports     int      `json:"daily_reports"`
+			MissingDaily     []string `json:"missing_daily"`
+			UnderObservation int      `json:"under_observation"`
+		} `json:"villages"`
+		Totals struct {
+			Arrivals int `json:"arrivals"`
+		} `json:"totals"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
+		t.Fatalf("summary --json: %v\n%s", err, out.String())
+	}
+	if len(got.Villages) != 1 {
+		t.Fatalf("summary: %s", out.String())
+	}
+	v := got.Villages[0]
+	if got.Day != day || v.Village != "郝家店村" || v.ChatID != fmt.Sprint(village.ID) || v.Arrivals != 1 || v.Fevers != 1 ||
+		v.DailyReports != 1 || len(v.MissingDaily) != 1 || v.MissingDaily[0] != "李网格" || v.UnderObservation != 1 || got.Totals.Arrivals != 1 {
+		t.Errorf("summary --json:\n%s", out.String())
+	}
+	b.stop()
+	out.Reset()
+	if err := run(context.Background(), []string{"db", "verify"}, env, strings.NewReader(""), &out, &errOut); err != nil {
+		t.Fatalf("db verify: %v\n%s", err, errOut.String())
+	}
+	if !strings.Contains(out.String(), "ok: every record decodes") {
+		t.Errorf("db verify:\n%s", out.String())
+	}
+}
+
+func mustZone(t *testing.T, name string) *time.Location {
+	t.Helper()
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return loc
 }
