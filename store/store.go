@@ -64,7 +64,8 @@ var (
 const (
 	MaxText    = 1 << 20 // bytes of any one text or payload
 	MaxKey     = 256     // bytes of a claim or outbox key
-	MaxBatch   = 1000    // items of one kind in one Commit
+	MaxBatch   = 1000    // items in one Commit
+	MaxCommit  = 8 << 20 // bytes of text and payload in one Commit (the journal takes 16 MiB a record)
 	maxFieldID = 64      // bytes of a setting key
 )
 
@@ -311,6 +312,9 @@ func validate(c Changes) error {
 		len(c.Withdrawals) + len(c.Outbox) + len(c.Attempts); n > MaxBatch {
 		return fmt.Errorf("%d items in one step: %w", n, ErrInvalid)
 	}
+	if n := commitBytes(c); n > MaxCommit {
+		return fmt.Errorf("%d bytes in one step, over %d: %w", n, MaxCommit, ErrInvalid)
+	}
 	for _, k := range c.Claims {
 		if err := checkKey("claim", k); err != nil {
 			return err
@@ -377,6 +381,36 @@ func validate(c Changes) error {
 		}
 	}
 	return nil
+}
+
+// commitBytes is how many bytes of text and payload a step holds.
+func commitBytes(c Changes) int {
+	n := 0
+	for _, k := range c.Claims {
+		n += len(k)
+	}
+	for _, b := range c.Bindings {
+		n += len(b.Name)
+	}
+	for _, m := range c.Members {
+		n += len(m.Name)
+	}
+	for _, s := range c.Settings {
+		n += len(s.Key) + len(s.Value)
+	}
+	if r := c.Revision; r != nil {
+		n += len(r.Text) + len(r.Sender)
+		for k, v := range r.Fields {
+			n += len(k) + len(v)
+		}
+	}
+	for _, m := range c.Outbox {
+		n += len(m.Key) + len(m.Method) + len(m.Payload)
+	}
+	for _, a := range c.Attempts {
+		n += len(a.Error)
+	}
+	return n
 }
 
 func validateRevision(r Revision) error {
