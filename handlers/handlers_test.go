@@ -1,0 +1,246 @@
+package handlers_test
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"gridbot/handlers"
+	"gridbot/store"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
+
+var (
+	shanghai = mustZone("Asia/Shanghai")
+	village  = handlers.Chat{ID: -1001000000101, Type: "supergroup", Title: "郝家店村群"}
+	command  = handlers.Chat{ID: -1001000000300, Type: "supergroup", Title: "指挥部"}
+	stranger = handlers.Chat{ID: -1001000000999, Type: "supergroup", Title: "别的群"}
+	operator = handlers.User{ID: 7, FirstName: "运营"}
+	wang     = handlers.User{ID: 1001, FirstName: "王", LastName: "书记"}
+	li       = handlers.User{ID: 1002, FirstName: "李", LastName: "网格", LanguageCode: "zh-hans"}
+	admin    = handlers.User{ID: 1003, FirstName: "Admin", LanguageCode: "en"}
+	landlord = handlers.User{ID: 2001, FirstName: "何", LastName: "明"}
+)
+
+func mustZone(name string) *time.Location {
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		panic(err)
+	}
+	return loc
+}
+
+// admins is a 30-line fake of Telegram's administrators.
+type admins map[int64]bool
+
+func (a admins) IsAdmin(_ context.Context, _, user int64) (bool, error) { return a[user], nil }
+
+// conversation drives a Handler with a clock that moves a minute per
+// message and records what it answers.
+type conversation struct {
+	t   *testing.T
+	h   *handlers.Handler
+	st  *store.Store
+	now time.Time
+	ids map[int64]int64 // next message id per chat
+	out strings.Builder
+}
+
+func newConversation(t *testing.T) *conversation {
+	st, err := store.Open(context.Background(), t.TempDir(), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	c := &conversation{t: t, st: st, now: time.Date(2020, 2, 7, 9, 0, 0, 0, shanghai), ids: map[int64]int64{}}
+	c.h = handlers.New(handlers.Config{Operators: map[int64]bool{operator.ID: true}, BotUsername: "gridbot", Location: shanghai},
+		st, admins{admin.ID: true}, func() time.Time { return c.now }, nil)
+	return c
+}
+
+// say sends a message and records the answer; it returns the message id.
+func (c *conversation) say(chat handlers.Chat, from handlers.User, text string) int64 {
+	c.t.Helper()
+	c.ids[chat.ID]++
+	id := c.ids[chat.ID]
+	c.send(handlers.Message{Chat: chat, From: from, ID: id, Text: text, Date: c.now})
+	return id
+}
+
+func (c *conversation) reply(chat handlers.Chat, from handlers.User, to int64, text string) {
+	c.t.Helper()
+	c.ids[chat.ID]++
+	c.send(handlers.Message{Chat: chat, From: from, ID: c.ids[chat.ID], Text: text, Date: c.now, ReplyTo: &handlers.Replied{ID: to}})
+}
+
+func (c *conversation) edit(chat handlers.Chat, from handlers.User, id int64, text string) {
+	c.t.Helper()
+	c.send(handlers.Message{Chat: chat, From: from, ID: id, Text: text, Date: c.now.Add(-time.Minute), EditDate: c.now})
+}
+
+func (c *conversation) send(m handlers.Message) {
+	c.t.Helper()
+	fmt.Fprintf(&c.out, "\n>>> %s %s #%d", m.Chat.Title, m.From.Name(), m.ID)
+	if m.Edited() {
+		c.out.WriteString(" (edit)")
+	}
+	if m.ReplyTo != nil {
+		fmt.Fprintf(&c.out, " (reply to #%d)", m.ReplyTo.ID)
+	}
+	c.out.WriteString(": " + m.Text + "\n")
+	actions, err := c.h.HandleMessage(context.Background(), m)
+	if err != nil {
+		c.t.Fatalf("%q: %v", m.Text, err)
+	}
+	for _, a := range actions {
+		if a.Key == "" {
+			c.t.Errorf("%q: an action without a key: %+v", m.Text, a)
+		}
+		switch a.Kind {
+		case handlers.Receipt, handlers.RefreshReceipt:
+			text, err := c.h.RenderReceipts(context.Background(), a.Chat, []int64{a.MessageID})
+			if err != nil {
+				c.t.Fatal(err)
+			}
+			fmt.Fprintf(&c.out, "<<< %s for #%d:\n%s\n", a.Kind, a.MessageID, text)
+			if a.Kind == handlers.Receipt {
+				// the sender would send it: remember it as queued
+				m, err := a.OutboxMessage(c.now)
+				if err != nil {
+					c.t.Fatal(err)
+				}
+				if _, err := c.st.Commit(context.Background(), store.Changes{Outbox: []store.OutboxMessage{m}}); err != nil {
+					c.t.Fatal(err)
+				}
+			}
+		case handlers.React:
+			fmt.Fprintf(&c.out, "<<< react %q on #%d\n", a.Emoji, a.MessageID)
+		default:
+			fmt.Fprintf(&c.out, "<<< %s (reply to #%d):\n%s\n", a.Kind, a.ReplyTo, a.Text)
+		}
+	}
+	c.now = c.now.Add(time.Minute)
+}
+
+// TestConversationGolden plays a day in a village, the command group, a
+// stranger's group and a landlord's private chat, and compares every answer
+// with testdata/conversation.golden (go test -update rewrites it).
+func TestConversationGolden(t *testing.T) {
+	c := newConversation(t)
+	private := handlers.Chat{ID: landlord.ID, Type: "private"}
+
+	c.say(stranger, wang, "#返乡 张三 13812345678 武汉 昨天 郝家店村3组") // unbound: silence
+	c.say(stranger, wang, "/help")
+	c.say(stranger, wang, "/bind village 别村") // not an operator: silence in an unbound group? no: answered
+	c.say(village, operator, "/bind village 郝家店村")
+	c.say(command, operator, "/bind command 指挥部")
+	c.say(stranger, operator, "/bind village 郝家店村") // the name is taken
+	c.say(village, wang, "/join")
+	c.say(village, li, "/join")
+	c.say(village, li, "/join")
+	arrival := c.say(village, wang, "#返乡 姓名:张三 电话:13812345678 身份证:420102199007183514 来自:武汉 日期:昨天 住址:郝家店村3组")
+	c.say(village, li, "#返乡 李四 13812345678 孝感 今天 郝家店村2组") // same phone: a duplicate warning
+	bad := c.say(village, li, "#发热 姓名:刘洋 体温:385")
+	c.edit(village, li, bad, "#发热 姓名:刘洋 体温:38.5 住址:郝家店村1组 症状:咳嗽")
+	c.say(village, wang, "#婚丧 张三 儿子结婚 明天 郝家店村 约80人 8桌")
+	c.say(village, wang, "大家辛苦了，今天降温注意保暖")
+	c.say(village, wang, "/fever@otherbot 姓名:沈冰 体温39.1 住址:相台村3组")
+	c.say(village, admin, "/fever Li Lei 37.1 Haojiadian Village")
+	c.say(village, wang, "/template 租户")
+	c.say(village, admin, "/template tenant")
+	c.say(village, wang, "/template 聚会")
+	c.say(village, wang, "/list 返乡")
+	c.say(village, wang, "/list 返乡 昨天")
+	c.say(village, wang, "/list 返乡 2月30日")
+	c.say(village, wang, "/observation")
+	c.reply(village, li, arrival, "撤销") // not li's report, li not admin
+	c.reply(village, admin, arrival, "/undo")
+	c.say(village, wang, "/undo") // not a reply
+	c.say(village, wang, "零报告")
+	c.say(village, wang, "/today")
+	c.say(village, wang, "/set summary 20:30") // not an admin
+	c.say(village, admin, "/set summary 晚上8点半")
+	c.say(village, admin, "/set observation 100")
+	c.say(village, admin, "/set tz Mars/Olympus")
+	c.say(village, admin, "/set reminder off")
+	c.say(village, wang, "/settings")
+	c.say(command, wang, "/today")
+	c.say(command, wang, "/settings")
+	c.say(command, wang, "#返乡 张三 13812345678 武汉 昨天 郝家店村3组") // the command group takes no reports
+	c.say(private, landlord, "/start")
+	c.say(private, landlord, "#租户 罗娟 15837201234 2月3日 钢花路12号院3单元")
+	c.say(private, landlord, "/village 不存在村")
+	c.say(private, landlord, "/village 郝家店村")
+	c.say(private, landlord, "#租户 罗娟 15837201234 2月3日 钢花路12号院3单元")
+	c.say(private, landlord, "#发热 刘洋 38.5 郝家店村1组")
+	c.say(village, li, "#租户 田甜 13937265432 今天 相台村4组8号")
+	c.say(village, wang, "/whoami")
+	chat := c.say(village, wang, "#日报 排查户数:120")
+	c.edit(village, wang, chat, "今天不报了") // edited into chat: withdrawn
+	c.say(village, wang, "/leave")
+	c.say(village, wang, "/today")
+	c.say(village, wang, "/unbind")
+	c.say(village, operator, "/unbind")
+	c.say(village, wang, "#返乡 张三 13812345678 武汉 昨天 郝家店村3组") // unbound again: silence
+
+	golden(t, "conversation.golden", c.out.String())
+
+	// and what is in the store agrees
+	rs, err := c.st.Reports(context.Background(), store.ReportQuery{Chat: village.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]int{}
+	for _, r := range rs {
+		kinds[string(r.Kind)]++
+	}
+	if want := map[string]int{"arrival": 1, "fever": 2, "gathering": 1, "daily": 1, "tenant": 1}; fmt.Sprint(kinds) != fmt.Sprint(want) {
+		t.Errorf("current reports by kind: %v, want %v", kinds, want)
+	}
+}
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (go test -update creates it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs from what the handlers answer now (go test -update rewrites it); got:\n%s", path, got)
+	}
+}
+
+// TestParseClock covers how admins type times.
+func TestParseClock(t *testing.T) {
+	tests := []struct {
+		in   string
+		want string
+		ok   bool
+	}{
+		{"20:30", "20:30", true}, {"2030", "20:30", true}, {"8:05", "08:05", true}, {"20点30", "20:30", true},
+		{"20点半", "20:30", true}, {"晚上8点半", "20:30", true}, {"8pm", "20:00", true}, {"17点", "17:00", true},
+		{"off", "off", true}, {"关闭", "off", true}, {"24:00", "", false}, {"20:60", "", false}, {"soon", "", false}, {"", "", false},
+	}
+	for _, tt := range tests {
+		got, ok := handlers.ParseClock(tt.in)
+		if ok != tt.ok || ok && got.String() != tt.want {
+			t.Errorf("ParseClock(%q) = %v, %v; want %q, %v", tt.in, got, ok, tt.want, tt.ok)
+		}
+	}
+}
