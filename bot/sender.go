@@ -687,13 +687,3 @@ func stripTags(s string) string {
 	}
 	return b.String()
 }
-
-// sortedKeys is used by tests and replay to list chats in a stable order.
-func sortedKeys(m map[int64][]store.OutboxMessage) []int64 {
-	keys := make([]int64, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool { return keys[i] < keys[j] })
-	return keys
-}

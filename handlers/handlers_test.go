@@ -137,7 +137,7 @@ func TestConversationGolden(t *testing.T) {
 
 	c.say(stranger, wang, "#返乡 张三 13812345678 武汉 昨天 郝家店村3组") // unbound: silence
 	c.say(stranger, wang, "/help")
-	c.say(stranger, wang, "/bind village 别村") // not an operator: silence in an unbound group? no: answered
+	c.say(stranger, wang, "/bind village 别村") // told that only operators bind
 	c.say(village, operator, "/bind village 郝家店村")
 	c.say(command, operator, "/bind command 指挥部")
 	c.say(stranger, operator, "/bind village 郝家店村") // the name is taken

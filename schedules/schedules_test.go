@@ -128,7 +128,7 @@ func TestExactlyOncePerLocalDayAcrossDST(t *testing.T) {
 				if err := f.sched.Start(ctx); err != nil {
 					t.Fatal(err)
 				}
-				time.Sleep(tt.finish.Sub(time.Now()))
+				time.Sleep(time.Until(tt.finish))
 				f.sched.Stop()
 				loc, _ := time.LoadLocation(tt.zone)
 				posts := f.posts(Summary, village, tt.from, tt.to)

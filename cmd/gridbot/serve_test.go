@@ -37,7 +37,6 @@ func (s *syncBuffer) String() string {
 // Cast of the end-to-end tests.
 var (
 	village  = telegramtest.Chat{ID: -1001000000101, Type: "supergroup", Title: "郝家店村群"}
-	command  = telegramtest.Chat{ID: -1001000000300, Type: "supergroup", Title: "指挥部"}
 	operator = telegramtest.User{ID: 7, FirstName: "运营"}
 	wang     = telegramtest.User{ID: 1001, FirstName: "王", LastName: "书记"}
 	li       = telegramtest.User{ID: 1002, FirstName: "李", LastName: "网格"}
