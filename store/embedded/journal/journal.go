@@ -6,16 +6,29 @@
 //
 // # File format
 //
-// A journal file is a 12-byte header followed by frames:
+// A journal file is a 28-byte header followed by frames:
 //
-//	header: "GRIDBOTJ" (8 bytes) | version uint32 LE (= 1)
+//	header: "GRIDBOTJ" (8 bytes) | version uint32 LE (= 2) | salt (16 bytes)
 //	frame:  length uint32 LE | crc uint32 LE | payload (length bytes)
 //
-// crc is the CRC-32C (Castagnoli) of the four length bytes followed by the
-// payload, so a damaged length is caught like a damaged payload, and a run
-// of zero bytes is never a valid frame (the CRC-32C of a zero length is not
-// zero). length is at most MaxRecordSize; a larger value is garbage. Empty
-// payloads are allowed: they are an 8-byte frame.
+// salt is random (crypto/rand), drawn when the file is created and never
+// changed. crc is the CRC-32C (Castagnoli) of the salt, the four length
+// bytes and the payload, in that order. So a damaged length is caught like
+// a damaged payload, and a frame is valid only under the salt of the file
+// it was written to. The salt matters because payloads carry text that
+// users typed, byte for byte: without it, anyone could build a well-formed
+// frame inside a payload and so make a torn tail look like corruption (see
+// below); with it, only someone who can read the journal's header can.
+// Copying a journal keeps its salt, so a copy reads like the original.
+//
+// A writer never picks a salt under which the crc of an empty frame is
+// zero, and readers refuse such a header, so a run of zero bytes is never
+// a valid frame. length is at most MaxRecordSize; a larger value is
+// garbage. Empty payloads are allowed: they are an 8-byte frame.
+//
+// Version 1 files (a 12-byte header without salt, crc over length and
+// payload only) are not read: Open, ReadAll and Verify fail with
+// ErrBadHeader. No version 1 journal was ever deployed.
 //
 // # Durability and group commit
 //
@@ -36,12 +49,12 @@
 // MaxRecordSize, or a checksum mismatch. What follows a bad frame decides
 // what it is:
 //
-//   - If a complete, valid frame starts at any byte offset after the start
-//     of the bad frame, up to the end of the file, the journal is corrupt in
-//     the middle. Every offset is tried, not only the one the bad length
-//     field points to, because that field may itself be garbage. Open fails
-//     with a *CorruptError naming the bad frame's offset and changes
-//     nothing.
+//   - If a complete frame, valid under the file's salt, starts at any byte
+//     offset after the start of the bad frame, up to the end of the file,
+//     the journal is corrupt in the middle. Every offset is tried, not only
+//     the one the bad length field points to, because that field may itself
+//     be garbage. Open fails with a *CorruptError naming the bad frame's
+//     offset and changes nothing.
 //   - If more than MaxBatchSize bytes follow the bad frame, it is corruption
 //     too: a crash leaves at most one unfinished write behind the last
 //     synced frame, and no write is larger than MaxBatchSize. This also
@@ -54,12 +67,23 @@
 //
 // Limits of the rule: a torn tail that happens to contain a valid frame
 // (a power loss that persisted a later page of the last write but not an
-// earlier one, or a payload that itself embeds journal frames) is reported
-// as corruption, so Open refuses to start rather than drop data; the
-// operator decides, with Verify's report, where to cut. Conversely,
-// corruption that destroys the last frames of the file, leaving no valid
-// frame after the damage, is indistinguishable from a torn tail and is
-// truncated; what is cut off then holds no valid frame at any offset.
+// earlier one) is reported as corruption, so Open refuses to start rather
+// than drop data; the operator decides, with Verify's report, where to
+// cut. Conversely, corruption that destroys the last frames of the file,
+// leaving no valid frame after the damage, is indistinguishable from a
+// torn tail and is truncated; what is cut off then holds no valid frame at
+// any offset.
+//
+// Frames inside payloads: byte strings shaped like frames, which a user
+// can put in a payload, make a torn tail look like corruption only if they
+// are valid under the file's salt. Whoever cannot read the file does not
+// know the salt, and every value of the checksum state after it is equally
+// likely, so each frame they plant, however computed, is valid with
+// probability 2^-32. An unfinished write of n bytes offers at most n
+// offsets, so a crash in the middle of it is taken for corruption with
+// probability at most n/2^32 (1 in 262,144 if the planted bytes make up
+// 16 KiB, 1 in 256 for MaxRecordSize of them), and only if the writer dies
+// during that very write.
 //
 // # Locking
 //
@@ -71,8 +95,10 @@ package journal
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -118,6 +144,7 @@ type Journal struct {
 	f        *os.File
 	log      *slog.Logger
 	noSync   bool
+	seed     uint32 // saltSeed of the file's salt: where frame checksums start
 	recovery Recovery
 
 	size    atomic.Int64 // bytes durably in the file
@@ -148,12 +175,14 @@ type group struct {
 	err     error
 }
 
-// Open opens the journal at path for appending, creating the file and its
-// directory if they are missing. It locks the file (ErrLocked if another
-// writer holds it), reads it, and calls replay, if not nil, for each valid
-// record in order. The payload passed to replay is only valid during the
-// call: replay must copy what it keeps. If replay returns an error, Open
-// stops and returns it.
+// Open opens the journal at path for appending, creating the file (with a
+// new salt) and its directories if they are missing; it fsyncs the parent
+// of every directory it creates and the directory of a file it creates, so
+// that a new journal cannot vanish in a crash. It locks the file
+// (ErrLocked if another writer holds it), reads it, and calls replay, if
+// not nil, for each valid record in order. The payload passed to replay is
+// only valid during the call: replay must copy what it keeps. If replay
+// returns an error, Open stops and returns it.
 //
 // A torn tail is cut off and reported by Recovery. Corruption in the middle
 // makes Open fail with a *CorruptError (see the package doc); the file is
@@ -176,7 +205,7 @@ func open(path string, opts Options, replay func(payload []byte) error) (_ *Jour
 	}
 	log = log.With("component", "journal", "path", path)
 
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+	if err := makeDirs(filepath.Dir(path)); err != nil {
 		return nil, err
 	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
@@ -216,6 +245,7 @@ func open(path string, opts Options, replay func(payload []byte) error) (_ *Jour
 		f:       f,
 		log:     log,
 		noSync:  opts.NoSync,
+		seed:    res.seed,
 		wake:    make(chan struct{}, 1),
 		stopped: make(chan struct{}),
 	}
@@ -249,9 +279,13 @@ func open(path string, opts Options, replay func(payload []byte) error) (_ *Jour
 	return j, nil
 }
 
-// initFile writes the header of a new (or torn-at-creation) file and makes
-// it and its directory entry durable.
+// initFile writes the header, with a new salt, of a new (or
+// torn-at-creation) file and makes it and its directory entry durable.
 func (j *Journal) initFile(res scanResult) error {
+	salt, err := newSalt(rand.Reader)
+	if err != nil {
+		return err
+	}
 	if res.fileSize > 0 {
 		j.log.Warn("journal: rewriting incomplete file header", "dropped_bytes", res.fileSize)
 		j.recovery = Recovery{DroppedBytes: res.fileSize, Reason: res.reason}
@@ -259,13 +293,68 @@ func (j *Journal) initFile(res scanResult) error {
 			return err
 		}
 	}
-	if _, err := j.f.WriteAt(fileHeader(), 0); err != nil {
+	if _, err := j.f.WriteAt(fileHeader(salt), 0); err != nil {
 		return fmt.Errorf("write header: %w", err)
 	}
 	if err := j.f.Sync(); err != nil {
 		return fmt.Errorf("sync header: %w", err)
 	}
-	return syncDir(filepath.Dir(j.path))
+	if err := syncDir(filepath.Dir(j.path)); err != nil {
+		return err
+	}
+	j.seed = saltSeed(salt)
+	return nil
+}
+
+// makeDirs creates dir and any missing parents, like os.MkdirAll, and makes
+// the new entries durable: it fsyncs the parent of every directory it
+// created, from dir's parent up to the first directory that existed. dir
+// itself is synced once the journal file is created in it (initFile).
+//
+// It syncs only what this call created: if a process dies between creating
+// a directory and syncing its parent, the next Open finds the directory
+// and does not sync it; the operating system writes it back in its own
+// time.
+func makeDirs(dir string) error {
+	created, err := missingDirs(dir)
+	if err != nil {
+		return err
+	}
+	if len(created) == 0 {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	for _, d := range created {
+		if err := syncDir(filepath.Dir(d)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// missingDirs returns dir and those of its ancestors that do not exist,
+// deepest first: the directories os.MkdirAll(dir) would create. A
+// directory another process creates meanwhile is still listed, so its
+// entry is synced all the same.
+func missingDirs(dir string) ([]string, error) {
+	var missing []string
+	for d := filepath.Clean(dir); ; {
+		_, err := os.Stat(d)
+		if err == nil {
+			return missing, nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+		missing = append(missing, d)
+		parent := filepath.Dir(d)
+		if parent == d { // a root that does not exist; MkdirAll will say why
+			return missing, nil
+		}
+		d = parent
+	}
 }
 
 // Append writes payload as one record and returns after it is durable.
@@ -299,6 +388,17 @@ func (j *Journal) AppendBatch(ctx context.Context, payloads [][]byte) error {
 	}
 	if total > MaxBatchSize {
 		return fmt.Errorf("journal: append %s: batch of %d bytes: %w", j.path, total, ErrTooLarge)
+	}
+	// Checksum before taking the lock, so that concurrent appenders of
+	// large payloads do not queue behind each other's CRC work; under the
+	// lock the frames are only copied.
+	var small [4]uint32
+	sums := small[:0]
+	if len(payloads) > len(small) {
+		sums = make([]uint32, 0, len(payloads))
+	}
+	for _, p := range payloads {
+		sums = append(sums, frameSum(j.seed, p))
 	}
 
 	j.mu.Lock()
@@ -340,8 +440,8 @@ func (j *Journal) AppendBatch(ctx context.Context, payloads [][]byte) error {
 		j.cur = &group{done: make(chan struct{})}
 	}
 	g := j.cur
-	for _, p := range payloads {
-		j.pending = appendFrame(j.pending, p)
+	for i, p := range payloads {
+		j.pending = appendFrameSum(j.pending, p, sums[i])
 	}
 	g.records += len(payloads)
 	j.mu.Unlock()
@@ -504,6 +604,10 @@ func lock(f *os.File, how int) error {
 	return lerr
 }
 
+// dirSynced, if set by a test, is called with every directory syncDir has
+// synced.
+var dirSynced func(dir string)
+
 // syncDir fsyncs a directory so that a new entry in it is durable.
 func syncDir(dir string) error {
 	d, err := os.Open(dir)
@@ -513,6 +617,9 @@ func syncDir(dir string) error {
 	defer d.Close()
 	if err := d.Sync(); err != nil {
 		return fmt.Errorf("sync directory %s: %w", dir, err)
+	}
+	if dirSynced != nil {
+		dirSynced(dir)
 	}
 	return nil
 }

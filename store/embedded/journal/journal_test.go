@@ -116,6 +116,20 @@ func decodeIDPayload(p []byte) (uint64, error) {
 	return id, nil
 }
 
+// testSalt is the salt of the journals tests build by hand.
+var testSalt = []byte("0123456789abcdef")
+
+// fileSeed returns the checksum seed of the journal at path, from the salt
+// in its header.
+func fileSeed(t testing.TB, path string) uint32 {
+	t.Helper()
+	b := fileBytes(t, path)
+	if len(b) < headerSize {
+		t.Fatalf("%s has %d bytes, less than a header", path, len(b))
+	}
+	return saltSeed(b[prologueSize:headerSize])
+}
+
 func randomBytes(r *rand.Rand, n int) []byte {
 	b := make([]byte, n)
 	for i := range b {
@@ -437,42 +451,55 @@ func TestTornTail(t *testing.T) {
 func TestBadTail(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	batchPayloads := [][]byte{[]byte("x1"), bytes.Repeat([]byte("y"), 400), []byte("z3")}
-	var batch []byte
-	for _, p := range batchPayloads {
-		batch = appendFrame(batch, p)
+	// The frames of a batch, under the journal's seed.
+	batch := func(seed uint32) []byte {
+		var b []byte
+		for _, p := range batchPayloads {
+			b = appendFrame(b, seed, p)
+		}
+		return b
 	}
-	zeroPaddedBatch := append(bytes.Clone(batch[:100]), make([]byte, len(batch)-100)...)
-	badCRC := appendFrame(nil, []byte("last record"))
-	badCRC[5] ^= 1
+	fixed := func(b []byte) func(uint32) []byte { return func(uint32) []byte { return b } }
 	tests := []struct {
 		name string
-		tail []byte
+		tail func(seed uint32) []byte
 		kept int // leading records of tail that are complete
 	}{
-		{"1 zero byte", make([]byte, 1), 0},
-		{"7 zero bytes", make([]byte, 7), 0},
-		{"8 zero bytes", make([]byte, 8), 0},
-		{"9 zero bytes", make([]byte, 9), 0},
-		{"4096 zero bytes", make([]byte, 4096), 0},
-		{"1 byte of garbage", randomBytes(r, 1), 0},
-		{"100 bytes of garbage", randomBytes(r, 100), 0},
-		{"10000 bytes of garbage", randomBytes(r, 10000), 0},
-		{"frame header without payload", batch[:8], 0},
-		{"batch torn inside its second frame", batch[:100], 1},
-		{"batch torn and padded with zeros", zeroPaddedBatch, 1},
-		{"last frame with a bad checksum", badCRC, 0},
-		{"impossible length", append([]byte{0xff, 0xff, 0xff, 0xff}, randomBytes(r, 50)...), 0},
+		{"1 zero byte", fixed(make([]byte, 1)), 0},
+		{"7 zero bytes", fixed(make([]byte, 7)), 0},
+		{"8 zero bytes", fixed(make([]byte, 8)), 0},
+		{"9 zero bytes", fixed(make([]byte, 9)), 0},
+		{"4096 zero bytes", fixed(make([]byte, 4096)), 0},
+		{"1 byte of garbage", fixed(randomBytes(r, 1)), 0},
+		{"100 bytes of garbage", fixed(randomBytes(r, 100)), 0},
+		{"10000 bytes of garbage", fixed(randomBytes(r, 10000)), 0},
+		{"frame header without payload", func(seed uint32) []byte { return batch(seed)[:8] }, 0},
+		{"batch torn inside its second frame", func(seed uint32) []byte { return batch(seed)[:100] }, 1},
+		{"batch torn and padded with zeros", func(seed uint32) []byte {
+			b := batch(seed)
+			clear(b[100:])
+			return b
+		}, 1},
+		{"last frame with a bad checksum", func(seed uint32) []byte {
+			b := appendFrame(nil, seed, []byte("last record"))
+			b[5] ^= 1
+			return b
+		}, 0},
+		{"impossible length", fixed(append([]byte{0xff, 0xff, 0xff, 0xff}, randomBytes(r, 50)...)), 0},
+		{"frames of another journal", func(uint32) []byte { return batch(saltSeed(testSalt)) }, 0},
+		{"frames without salt (version 1)", func(uint32) []byte { return batch(0) }, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "j")
 			payloads := [][]byte{[]byte("first"), []byte("second")}
 			_, size := writeJournal(t, path, payloads)
+			tail := tt.tail(fileSeed(t, path))
 			f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := f.Write(tt.tail); err != nil {
+			if _, err := f.Write(tail); err != nil {
 				t.Fatal(err)
 			}
 			f.Close()
@@ -495,8 +522,8 @@ func TestBadTail(t *testing.T) {
 				strings.Contains(l, "yyyy") || strings.Contains(l, "last record") {
 				t.Errorf("log = %q, want the torn tail's offset and no payload", l)
 			}
-			if rec := j.Recovery(); rec.TruncatedAt != wantSize || rec.DroppedBytes != size+int64(len(tt.tail))-wantSize {
-				t.Errorf("Recovery = %+v, want TruncatedAt %d, DroppedBytes %d", rec, wantSize, size+int64(len(tt.tail))-wantSize)
+			if rec := j.Recovery(); rec.TruncatedAt != wantSize || rec.DroppedBytes != size+int64(len(tail))-wantSize {
+				t.Errorf("Recovery = %+v, want TruncatedAt %d, DroppedBytes %d", rec, wantSize, size+int64(len(tail))-wantSize)
 			}
 			if got := fileSize(t, path); got != wantSize {
 				t.Errorf("file has %d bytes after Open, want %d", got, wantSize)
@@ -581,22 +608,66 @@ func TestLongGarbageIsCorruption(t *testing.T) {
 	}
 }
 
+// zeroFrameSalt returns a salt under which eight zero bytes are a valid
+// empty frame: twelve zero bytes and four solved for. The checksum of the
+// empty frame is an affine, invertible function of those four bytes over
+// GF(2), so it is solved for zero by Gaussian elimination.
+func zeroFrameSalt() []byte {
+	f := func(x uint32) uint32 {
+		salt := binary.LittleEndian.AppendUint32(make([]byte, 12), x)
+		return frameSum(saltSeed(salt), nil)
+	}
+	// f(x) = c ^ M·x; column i of M is f(1<<i) ^ c. Solve M·x = c.
+	c := f(0)
+	var rows [32]uint64 // row r: bits 0..31 are row r of M, bit 32 is c's bit r
+	for r := range 32 {
+		for i := range 32 {
+			rows[r] |= uint64((f(1<<i)^c)>>r&1) << i
+		}
+		rows[r] |= uint64(c>>r&1) << 32
+	}
+	for col := range 32 {
+		p := col
+		for rows[p]>>col&1 == 0 {
+			p++ // M is invertible, so a pivot exists
+		}
+		rows[col], rows[p] = rows[p], rows[col]
+		for r := range 32 {
+			if r != col && rows[r]>>col&1 == 1 {
+				rows[r] ^= rows[col]
+			}
+		}
+	}
+	var x uint32
+	for r := range 32 {
+		x |= uint32(rows[r]>>32&1) << r
+	}
+	return binary.LittleEndian.AppendUint32(make([]byte, 12), x)
+}
+
 func TestBadHeader(t *testing.T) {
+	v1 := append([]byte(magic), 1, 0, 0, 0)
+	v3 := append(append([]byte(magic), 3, 0, 0, 0), testSalt...)
 	tests := []struct {
 		name    string
 		content []byte
+		msg     string // in the error
 	}{
-		{"wrong magic", append([]byte("SQLITE3\x00"), 1, 0, 0, 0)},
-		{"unsupported version", append([]byte(magic), 2, 0, 0, 0)},
-		{"short garbage", []byte("hello")},
-		{"text file", []byte("this is not a journal, it is a text file\n")},
+		{"wrong magic", append([]byte("SQLITE3\x00"), 2, 0, 0, 0), "bad magic"},
+		{"version 1, header only", v1, "version 1"},
+		{"version 1 with records", appendFrame(appendFrame(bytes.Clone(v1), 0, []byte("old")), 0, bytes.Repeat([]byte("x"), 40)), "version 1"},
+		{"unsupported version", v3, "version 3"},
+		{"unsupported version, short", v3[:14], "version 3"},
+		{"salt makes zeros a valid frame", append(append(prologue(), zeroFrameSalt()...), make([]byte, 16)...), "zero bytes form a valid frame"},
+		{"short garbage", []byte("hello"), "shorter than a header"},
+		{"text file", []byte("this is not a journal, it is a text file\n"), "bad magic"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "j")
 			writeFile(t, path, tt.content)
-			if _, err := Open(path, Options{}, nil); !errors.Is(err, ErrBadHeader) {
-				t.Errorf("Open = %v, want ErrBadHeader", err)
+			if _, err := Open(path, Options{}, nil); !errors.Is(err, ErrBadHeader) || !strings.Contains(err.Error(), tt.msg) {
+				t.Errorf("Open = %v, want ErrBadHeader saying %q", err, tt.msg)
 			}
 			if _, err := ReadAll(path, nil); !errors.Is(err, ErrBadHeader) {
 				t.Errorf("ReadAll = %v, want ErrBadHeader", err)
@@ -620,7 +691,10 @@ func TestIncompleteHeader(t *testing.T) {
 	}{
 		{"empty", nil},
 		{"header prefix", []byte("GRIDB")},
+		{"no salt", prologue()},
+		{"part of the salt", append(prologue(), testSalt[:5]...)},
 		{"zeros", make([]byte, headerSize)},
+		{"fewer zeros", make([]byte, 20)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -640,8 +714,13 @@ func TestIncompleteHeader(t *testing.T) {
 				t.Fatal(err)
 			}
 			closeT(t, j)
-			if got := fileBytes(t, path); !bytes.Equal(got, appendFrame(fileHeader(), []byte("r"))) {
-				t.Errorf("file = %q", got)
+			content := fileBytes(t, path)
+			salt := content[prologueSize:min(headerSize, len(content))]
+			if !bytes.Equal(content, appendFrame(fileHeader(salt), saltSeed(salt), []byte("r"))) {
+				t.Errorf("file = %q", content)
+			}
+			if bytes.HasPrefix(testSalt, salt) || isZero(salt) {
+				t.Errorf("the salt %x was not drawn anew", salt)
 			}
 		})
 	}
@@ -834,14 +913,17 @@ func TestReadWhileWriting(t *testing.T) {
 // Verify and ReadAll agree, and that Open either cuts exactly the reported
 // torn tail or changes nothing.
 func FuzzTail(f *testing.F) {
+	seed := saltSeed(testSalt)
 	f.Add([]byte{})
 	f.Add(make([]byte, 20))
-	f.Add(appendFrame(nil, []byte("valid")))
-	f.Add(appendFrame(nil, []byte("valid"))[:9])
-	f.Add(append([]byte{1, 2, 3}, appendFrame(nil, []byte("after garbage"))...))
+	f.Add(appendFrame(nil, seed, []byte("valid")))
+	f.Add(appendFrame(nil, seed, []byte("valid"))[:9])
+	f.Add(append([]byte{1, 2, 3}, appendFrame(nil, seed, []byte("after garbage"))...))
+	f.Add(append([]byte{1, 2, 3}, appendFrame(nil, 0, []byte("unsalted"))...))
+	f.Add(appendFrame(nil, seed, appendFrame([]byte("x"), 0, []byte("embedded")))[:30])
 	f.Fuzz(func(t *testing.T, tail []byte) {
 		path := filepath.Join(t.TempDir(), "j")
-		content := appendFrame(appendFrame(fileHeader(), []byte("a")), []byte("b"))
+		content := appendFrame(appendFrame(fileHeader(testSalt), seed, []byte("a")), seed, []byte("b"))
 		content = append(content, tail...)
 		writeFile(t, path, content)
 
