@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -141,6 +142,7 @@ type Planned struct {
 	Job      Job
 	Spec     string // CRON_TZ=… m h * * *
 	Schedule cron.Schedule
+	BoundAt  time.Time // when the chat was bound (its newest binding)
 }
 
 // Plan lists every job that should be scheduled now, ordered by chat and
@@ -174,7 +176,7 @@ func (s *Scheduler) Plan(ctx context.Context) ([]Planned, error) {
 			if err != nil {
 				return nil, fmt.Errorf("schedules: %s: %w", spec, err)
 			}
-			plan = append(plan, Planned{Chat: b.Chat, Job: job, Spec: spec, Schedule: sched})
+			plan = append(plan, Planned{Chat: b.Chat, Job: job, Spec: spec, Schedule: sched, BoundAt: b.At})
 		}
 	}
 	sort.Slice(plan, func(i, j int) bool {
@@ -261,7 +263,9 @@ func (s *Scheduler) sweep(ctx context.Context) {
 
 // Sweep runs, once, each job whose time on the local day of now has
 // passed and that nobody has run yet. A job more than a few minutes past
-// its time is marked late.
+// its time is marked late. A job whose time came before its chat was
+// bound was never missed: it does not run (a village bound at 21:30 gets
+// no late summary of a day it was not part of).
 func (s *Scheduler) Sweep(ctx context.Context, now time.Time) error {
 	plan, err := s.Plan(ctx)
 	if err != nil {
@@ -277,10 +281,10 @@ func (s *Scheduler) Sweep(ctx context.Context, now time.Time) error {
 		day := report.DateOf(local)
 		clock := clockOf(e, p.Job)
 		at := time.Date(local.Year(), local.Month(), local.Day(), clock.Hour, clock.Minute, 0, 0, e.Location)
-		if now.Before(at) {
-			continue
+		if now.Before(at) || p.BoundAt.After(at) && !p.BoundAt.After(now) {
+			continue // not due yet, or bound since: never missed
 		}
-		claimed, err := s.store.Claimed(ctx, claimKey(p.Job, p.Chat, day))
+		claimed, err := s.store.Claimed(ctx, claimKey(p.Job, claimChat(p.Chat, stored), day))
 		if err != nil {
 			return fmt.Errorf("schedules: claimed: %w", err)
 		}
@@ -304,25 +308,42 @@ func (s *Scheduler) Fire(ctx context.Context, chat int64, job Job, now time.Time
 	return s.run(ctx, chat, job, day, now, false)
 }
 
-// claimKey makes a job's post unique per chat and local day.
+// claimKey makes a job's post unique per chat and local day. chat is the
+// chat's claimChat.
 func claimKey(job Job, chat int64, day report.Date) string {
 	return fmt.Sprintf("job:%s:%d:%s", job, chat, day)
+}
+
+// settingClaimChat remembers the chat id a chat's claims are keyed by: the
+// id it had when a job first ran there. Settings follow a group that
+// becomes a supergroup; claim keys, plain strings, do not. Without it a
+// job that ran before the migration would run again, late, under the new
+// id at the next sweep.
+const settingClaimChat = "claim_chat"
+
+// claimChat returns the id chat's claims are keyed by, given its stored
+// settings.
+func claimChat(chat int64, stored map[string]string) int64 {
+	if id, err := strconv.ParseInt(stored[settingClaimChat], 10, 64); err == nil && id != 0 {
+		return id
+	}
+	return chat
 }
 
 // run composes a job's post and queues it under the job's claim, in one
 // durable step. A job with nothing to say still takes its claim.
 func (s *Scheduler) run(ctx context.Context, chat int64, job Job, day report.Date, now time.Time, late bool) error {
-	key := claimKey(job, chat, day)
+	stored, err := s.store.Settings(ctx, chat)
+	if err != nil {
+		return fmt.Errorf("schedules: settings: %w", err)
+	}
+	key := claimKey(job, claimChat(chat, stored), day)
 	if claimed, err := s.store.Claimed(ctx, key); err != nil || claimed {
 		return err
 	}
 	b, ok, err := s.binding(ctx, chat)
 	if err != nil || !ok {
 		return err
-	}
-	stored, err := s.store.Settings(ctx, chat)
-	if err != nil {
-		return fmt.Errorf("schedules: settings: %w", err)
 	}
 	e := s.settings.Effective(stored)
 	var actions []handlers.Action
@@ -340,6 +361,9 @@ func (s *Scheduler) run(ctx context.Context, chat int64, job Job, day report.Dat
 		return fmt.Errorf("schedules: %s for %d: %w", job, chat, err)
 	}
 	changes := store.Changes{Claims: []string{key}}
+	if stored[settingClaimChat] == "" { // the chat's first job: from now on its claims keep this id
+		changes.Settings = []store.Setting{{Chat: chat, Key: settingClaimChat, Value: strconv.FormatInt(chat, 10), At: now}}
+	}
 	for _, a := range actions {
 		m, err := a.OutboxMessage(now)
 		if err != nil {

@@ -29,6 +29,10 @@ type Source interface {
 	Bindings(ctx context.Context) ([]store.Binding, error)
 	Reports(ctx context.Context, q store.ReportQuery) ([]store.Revision, error)
 	ActiveMembers(ctx context.Context, chat int64) ([]store.Member, error)
+	// CurrentChat follows migrations: a report keeps the id of the chat it
+	// was sent in, which may be a group's id from before it became a
+	// supergroup.
+	CurrentChat(ctx context.Context, chat int64) (int64, error)
 }
 
 // Counts are a village's (or all villages') numbers for a day.
@@ -155,12 +159,28 @@ func AllVillages(ctx context.Context, src Source, day report.Date, observation O
 			}
 		}
 	}
+	// a report sent before its group became a supergroup: follow it forward
+	village := func(chat int64) (*Village, error) {
+		if v, ok := villageOf[chat]; ok {
+			return v, nil
+		}
+		current, err := src.CurrentChat(ctx, chat)
+		if err != nil {
+			return nil, fmt.Errorf("tally: current chat: %w", err)
+		}
+		villageOf[chat] = villageOf[current] // nil for a chat of no village
+		return villageOf[chat], nil
+	}
 	rs, err := src.Reports(ctx, store.ReportQuery{From: day, To: day})
 	if err != nil {
 		return Day{}, fmt.Errorf("tally: reports: %w", err)
 	}
 	for _, r := range rs {
-		if v, ok := villageOf[r.Chat]; ok {
+		v, err := village(r.Chat)
+		if err != nil {
+			return Day{}, err
+		}
+		if v != nil {
 			v.Reports = append(v.Reports, r)
 		}
 	}
@@ -169,8 +189,11 @@ func AllVillages(ctx context.Context, src Source, day report.Date, observation O
 		return Day{}, fmt.Errorf("tally: observation: %w", err)
 	}
 	for _, r := range obs {
-		v, ok := villageOf[r.Chat]
-		if !ok {
+		v, err := village(r.Chat)
+		if err != nil {
+			return Day{}, err
+		}
+		if v == nil {
 			continue
 		}
 		if r.EventDay().Compare(day.AddDays(1-observation(v.Chat))) >= 0 {

@@ -1,6 +1,7 @@
 // Command gridbot is the grid-reporting Telegram bot and its tools.
 //
 //	gridbot parse [--now RFC3339] [--tz ZONE] [--sender NAME] [--batch]
+//	gridbot replay [--db DIR] [--operators IDS] [--tz ZONE] FILE|-
 //
 // main only calls run, which tests call too.
 package main
@@ -31,6 +32,8 @@ commands:
   parse    read a message on stdin, print the parsed report as JSON
            (--batch: JSON lines in, JSON lines out)
   summary  print a day's numbers per village from the store (--json)
+  replay   run the bot on a transcript of messages (JSON lines) against a
+           fake Telegram in virtual time; print every call it makes
   db verify  check the embedded store's journal, record by record
 
 Run "gridbot <command> --help" for a command's flags.
@@ -50,6 +53,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runParse(ctx, args[1:], getenv, stdin, stdout, stderr)
 	case "summary":
 		return runSummary(ctx, args[1:], getenv, stdout, stderr)
+	case "replay":
+		return runReplay(ctx, args[1:], getenv, stdin, stdout, stderr)
 	case "db":
 		return runDB(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help":

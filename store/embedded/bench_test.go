@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -218,4 +219,27 @@ func BenchmarkDayOfVillage(b *testing.B) {
 			b.Fatalf("%d reports, %v", len(rs), err)
 		}
 	}
+}
+
+// TestWriteSyntheticStore is not a test: with GRIDBOT_WRITE_STORE=DIR:N it
+// writes a store of N synthetic reports into DIR, for measuring a whole
+// process (e.g. /usr/bin/time -v gridbot db verify --db DIR).
+func TestWriteSyntheticStore(t *testing.T) {
+	spec := os.Getenv("GRIDBOT_WRITE_STORE")
+	if spec == "" {
+		t.Skip("set GRIDBOT_WRITE_STORE=DIR:N to write a synthetic store")
+	}
+	var dir string
+	var n int
+	if i := strings.LastIndexByte(spec, ':'); i > 0 {
+		dir = spec[:i]
+		fmt.Sscan(spec[i+1:], &n)
+	}
+	if dir == "" || n <= 0 {
+		t.Fatalf("GRIDBOT_WRITE_STORE=%q: want DIR:N", spec)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeJournal(t, dir, n, 100)
 }
