@@ -26,6 +26,7 @@ type Store interface {
 	History(ctx context.Context, chat, messageID int64) ([]store.HistoryEvent, error)
 	FindIdentity(ctx context.Context, phone, idNumber string, since report.Date) ([]store.Revision, error)
 	Outbox(ctx context.Context, key string) (store.OutboxMessage, bool, error)
+	CurrentChat(ctx context.Context, chat int64) (int64, error)
 }
 
 // Admins tells whether a user administers a chat (Telegram's
