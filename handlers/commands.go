@@ -332,14 +332,18 @@ func (h *Handler) undo(ctx context.Context, m Message, target int64) ([]Action, 
 			return h.reply(c, "undoNotYours"), nil
 		}
 	}
-	if _, err := h.store.Commit(ctx, store.Changes{Withdrawals: []store.Withdrawal{{Chat: m.Chat.ID, MessageID: target, By: m.From.ID, At: h.now()}}}); err != nil {
-		return nil, fmt.Errorf("handlers: undo: %w", err)
-	}
-	h.log.Info("report withdrawn", "chat", m.Chat.ID, "message", target, "kind", r.Kind)
 	actions := h.reply(c, "undone", summaryLine(r, c.lang))
 	actions = append(actions,
 		Action{Kind: React, Key: key("react", m.Chat.ID, target, "undo", m.ID), Chat: m.Chat.ID, MessageID: target, Emoji: ""},
 		h.receiptAction(ctx, m.Chat.ID, target, key("undo", m.ID)),
 	)
+	changes := store.Changes{Withdrawals: []store.Withdrawal{{Chat: m.Chat.ID, MessageID: target, By: m.From.ID, At: h.now()}}}
+	if err := h.queue(&changes, actions); err != nil {
+		return nil, err
+	}
+	if _, err := h.store.Commit(ctx, changes); err != nil {
+		return nil, fmt.Errorf("handlers: undo: %w", err)
+	}
+	h.log.Info("report withdrawn", "chat", m.Chat.ID, "message", target, "kind", r.Kind)
 	return actions, nil
 }

@@ -56,37 +56,7 @@ func (h *Handler) handleReport(ctx context.Context, m Message) ([]Action, error)
 	if m.Edited() {
 		rev.Revision = m.EditDate.Unix()
 	}
-	changes := store.Changes{Revision: &rev}
-	if r.Kind == report.Daily && r.OK() {
-		if err := h.autoJoin(ctx, m, &changes); err != nil {
-			return nil, err
-		}
-	}
-	if r.Kind == report.Tenant && r.OK() {
-		if hadPrev && prev.Fields["pass"] != "" {
-			rev.Fields["pass"] = prev.Fields["pass"]
-		} else if err := h.commitTenant(ctx, b, changes, &rev); err != nil {
-			return nil, err
-		} else {
-			changes = store.Changes{} // committed with its pass number
-		}
-	}
-	outcome := "valid"
-	if !r.OK() {
-		outcome = "invalid"
-	}
-	if changes.Revision != nil || len(changes.Members) > 0 {
-		res, err := h.store.Commit(ctx, changes)
-		if err != nil {
-			return nil, fmt.Errorf("handlers: report: save: %w", err)
-		}
-		if res.DuplicateRevision {
-			outcome = "repeat"
-		}
-	}
-	h.cfg.OnReport(string(r.Kind), outcome)
-	h.log.Info("report recorded", "chat", m.Chat.ID, "message", m.ID, "revision", rev.Revision, "kind", r.Kind, "problems", len(r.Problems))
-
+	// the report and the answers to it are one durable step
 	emoji := reactOK
 	if !r.OK() {
 		emoji = reactProblem
@@ -96,20 +66,70 @@ func (h *Handler) handleReport(ctx context.Context, m Message) ([]Action, error)
 		actions = append(actions, Action{Kind: React, Key: key("react", m.Chat.ID, m.ID, rev.Revision), Chat: m.Chat.ID, MessageID: m.ID, Emoji: emoji})
 	}
 	actions = append(actions, h.receiptAction(ctx, m.Chat.ID, m.ID, key("rev", rev.Revision)))
+	changes := store.Changes{Revision: &rev}
+	if err := h.queue(&changes, actions); err != nil {
+		return nil, err
+	}
+	if r.Kind == report.Daily && r.OK() {
+		if err := h.autoJoin(ctx, m, &changes); err != nil {
+			return nil, err
+		}
+	}
+	outcome := "valid"
+	if !r.OK() {
+		outcome = "invalid"
+	}
+	var res store.Result
+	switch {
+	case r.Kind == report.Tenant && r.OK() && hadPrev && prev.Fields["pass"] != "":
+		rev.Fields["pass"] = prev.Fields["pass"]
+		res, err = h.store.Commit(ctx, changes)
+	case r.Kind == report.Tenant && r.OK():
+		res, err = h.commitTenant(ctx, b, changes, &rev)
+	default:
+		res, err = h.store.Commit(ctx, changes)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("handlers: report: save: %w", err)
+	}
+	if res.DuplicateRevision {
+		outcome = "repeat"
+	}
+	h.cfg.OnReport(string(r.Kind), outcome)
+	h.log.Info("report recorded", "chat", m.Chat.ID, "message", m.ID, "revision", rev.Revision, "kind", r.Kind, "problems", len(r.Problems))
 	return actions, nil
+}
+
+// queue adds the outbox messages of actions to changes, so they are
+// recorded in the same durable step; the caller's queueing of the same
+// actions (same keys) is then a no-op.
+func (h *Handler) queue(changes *store.Changes, actions []Action) error {
+	now := h.now()
+	for _, a := range actions {
+		m, err := a.OutboxMessage(now)
+		if err != nil {
+			return fmt.Errorf("handlers: %w", err)
+		}
+		changes.Outbox = append(changes.Outbox, m)
+	}
+	return nil
 }
 
 // editedAway withdraws a report whose message was edited into ordinary
 // text, and says so on its receipt.
 func (h *Handler) editedAway(ctx context.Context, m Message) ([]Action, error) {
-	w := store.Withdrawal{Chat: m.Chat.ID, MessageID: m.ID, By: m.From.ID, At: h.now()}
-	if _, err := h.store.Commit(ctx, store.Changes{Withdrawals: []store.Withdrawal{w}}); err != nil {
-		return nil, fmt.Errorf("handlers: report: withdraw edited: %w", err)
-	}
-	return []Action{
+	actions := []Action{
 		{Kind: React, Key: key("react", m.Chat.ID, m.ID, "away", m.EditDate.Unix()), Chat: m.Chat.ID, MessageID: m.ID},
 		h.receiptAction(ctx, m.Chat.ID, m.ID, key("away", m.EditDate.Unix())),
-	}, nil
+	}
+	changes := store.Changes{Withdrawals: []store.Withdrawal{{Chat: m.Chat.ID, MessageID: m.ID, By: m.From.ID, At: h.now()}}}
+	if err := h.queue(&changes, actions); err != nil {
+		return nil, err
+	}
+	if _, err := h.store.Commit(ctx, changes); err != nil {
+		return nil, fmt.Errorf("handlers: report: withdraw edited: %w", err)
+	}
+	return actions, nil
 }
 
 // receiptAction refreshes the receipt of a report when one was queued
@@ -147,14 +167,14 @@ const maxPassTries = 1000
 // (出入证编号). A claim per number makes each one unique across every bot
 // process sharing the store; the counter in the village's settings makes
 // finding the next one cheap.
-func (h *Handler) commitTenant(ctx context.Context, b store.Binding, changes store.Changes, rev *store.Revision) error {
+func (h *Handler) commitTenant(ctx context.Context, b store.Binding, changes store.Changes, rev *store.Revision) (store.Result, error) {
 	group, err := h.villageGroup(ctx, b)
 	if err != nil {
-		return err
+		return store.Result{}, err
 	}
 	settings, err := h.store.Settings(ctx, group)
 	if err != nil {
-		return fmt.Errorf("handlers: tenant: settings: %w", err)
+		return store.Result{}, fmt.Errorf("handlers: tenant: settings: %w", err)
 	}
 	n, _ := strconv.Atoi(settings[settingPassNext])
 	if n < 1 {
@@ -172,14 +192,14 @@ func (h *Handler) commitTenant(ctx context.Context, b store.Binding, changes sto
 		changes.Settings = append(base, store.Setting{Chat: group, Key: settingPassNext, Value: strconv.Itoa(n + 1), At: h.now()})
 		res, err := h.store.Commit(ctx, changes)
 		if err != nil {
-			return fmt.Errorf("handlers: tenant: save: %w", err)
+			return store.Result{}, fmt.Errorf("handlers: tenant: save: %w", err)
 		}
 		if res.Claimed {
-			return nil
+			return res, nil
 		}
 		n++
 	}
-	return fmt.Errorf("handlers: tenant: no free pass number after %d tries", maxPassTries)
+	return store.Result{}, fmt.Errorf("handlers: tenant: no free pass number after %d tries", maxPassTries)
 }
 
 // villageGroup returns the group chat of the village a chat reports for.
