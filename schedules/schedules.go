@@ -75,6 +75,7 @@ type Scheduler struct {
 
 	mu      sync.Mutex
 	entries map[entryKey]entry
+	specs   map[string]cron.Schedule
 	sweepID cron.EntryID
 	started bool
 }
@@ -98,7 +99,7 @@ func New(st Store, settings Settings, now func() time.Time, loc *time.Location, 
 	}
 	logger := cronLogger{log}
 	s := &Scheduler{
-		store: st, settings: settings, now: now, log: log, queued: queued, entries: map[entryKey]entry{},
+		store: st, settings: settings, now: now, log: log, queued: queued, entries: map[entryKey]entry{}, specs: map[string]cron.Schedule{},
 		cron: cron.New(cron.WithLocation(loc), cron.WithLogger(logger),
 			cron.WithChain(cron.Recover(logger), cron.SkipIfStillRunning(logger))),
 	}
@@ -143,6 +144,9 @@ type Planned struct {
 	Spec     string // CRON_TZ=… m h * * *
 	Schedule cron.Schedule
 	BoundAt  time.Time // when the chat was bound (its newest binding)
+
+	stored    map[string]string // the chat's settings as Plan read them
+	effective handlers.ChatSettings
 }
 
 // Plan lists every job that should be scheduled now, ordered by chat and
@@ -172,11 +176,11 @@ func (s *Scheduler) Plan(ctx context.Context) ([]Planned, error) {
 				continue
 			}
 			spec := fmt.Sprintf("CRON_TZ=%s %d %d * * *", e.Location, clock.Minute, clock.Hour)
-			sched, err := cron.ParseStandard(spec)
+			sched, err := s.parse(spec)
 			if err != nil {
-				return nil, fmt.Errorf("schedules: %s: %w", spec, err)
+				return nil, err
 			}
-			plan = append(plan, Planned{Chat: b.Chat, Job: job, Spec: spec, Schedule: sched, BoundAt: b.At})
+			plan = append(plan, Planned{Chat: b.Chat, Job: job, Spec: spec, Schedule: sched, BoundAt: b.At, stored: stored, effective: e})
 		}
 	}
 	sort.Slice(plan, func(i, j int) bool {
@@ -186,6 +190,21 @@ func (s *Scheduler) Plan(ctx context.Context) ([]Planned, error) {
 		return plan[i].Job < plan[j].Job
 	})
 	return plan, nil
+}
+
+// parse parses a job's spec, once per spec.
+func (s *Scheduler) parse(spec string) (cron.Schedule, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sched, ok := s.specs[spec]; ok {
+		return sched, nil
+	}
+	sched, err := cron.ParseStandard(spec)
+	if err != nil {
+		return nil, fmt.Errorf("schedules: %s: %w", spec, err)
+	}
+	s.specs[spec] = sched
+	return sched, nil
 }
 
 func jobsOf(role store.Role) []Job {
@@ -272,11 +291,7 @@ func (s *Scheduler) Sweep(ctx context.Context, now time.Time) error {
 		return err
 	}
 	for _, p := range plan {
-		stored, err := s.store.Settings(ctx, p.Chat)
-		if err != nil {
-			return fmt.Errorf("schedules: settings: %w", err)
-		}
-		e := s.settings.Effective(stored)
+		stored, e := p.stored, p.effective
 		local := now.In(e.Location)
 		day := report.DateOf(local)
 		clock := clockOf(e, p.Job)

@@ -74,7 +74,10 @@ type Options struct {
 	// ReadOnly opens without taking the writer's lock, for `gridbot summary`
 	// and `export` while the bot runs or after it was killed.
 	ReadOnly bool
-	Logger   *slog.Logger
+	// NoSync skips the embedded engine's fsyncs: not crash-safe. For
+	// gridbot replay's throwaway store and for benchmarks only.
+	NoSync bool
+	Logger *slog.Logger
 }
 
 // Store is what the rest of gridbot uses.
@@ -103,7 +106,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("store: open: no location given: %w", ErrInvalid)
 	default:
 		path := strings.TrimPrefix(url, "file:")
-		e, err := embedded.Open(ctx, path, embedded.Options{ReadOnly: opts.ReadOnly, Logger: logger})
+		e, err := embedded.Open(ctx, path, embedded.Options{ReadOnly: opts.ReadOnly, NoSync: opts.NoSync, Logger: logger})
 		if err != nil {
 			return nil, fmt.Errorf("store: open %s: %w", path, err)
 		}

@@ -333,7 +333,9 @@ func earliest(a, b time.Time) time.Time {
 // `gridbot serve` does: updates Telegram kept are processed, then the
 // scheduler catches up on the jobs missed earlier today.
 func (r *replayer) start(ctx context.Context) error {
-	st, err := store.Open(ctx, r.cfg.DB, store.Options{Logger: r.log})
+	// A simulation need not survive a crash (run it again): its store is
+	// written without fsync, and synced once when it is closed.
+	st, err := store.Open(ctx, r.cfg.DB, store.Options{Logger: r.log, NoSync: true})
 	if err != nil {
 		return fmt.Errorf("replay: %w", err)
 	}

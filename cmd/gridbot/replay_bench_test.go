@@ -171,7 +171,7 @@ func countCalls(transcript []byte) map[string]int {
 // BenchmarkReplayDay300 replays a day of 300 villages × 40 grid workers —
 // 12,000 daily reports, 5,000 other reports, 300 reminders, 300
 // summaries, the roll-up — through the whole bot on the embedded store
-// (every step synced to disk). Run it once: -benchtime=1x.
+// (written without fsync, as every replay is). Run it once: -benchtime=1x.
 func BenchmarkReplayDay300(b *testing.B) {
 	input := dayInput()
 	lines := bytes.Count(input, []byte("\n"))
