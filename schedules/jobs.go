@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"html"
-	"math"
 	"strconv"
 	"strings"
 
@@ -113,7 +112,7 @@ func (s *Scheduler) followUp(ctx context.Context, b store.Binding, e handlers.Ch
 	}
 	var open []store.Revision
 	for i, f := range fevers {
-		if f.Day != day.AddDays(-1) || !feverish(f) {
+		if f.Day != day.AddDays(-1) || !tally.Feverish(f) {
 			continue // a reading below the threshold (often the follow-up itself) needs no visit
 		}
 		followed := false
@@ -151,14 +150,6 @@ func (s *Scheduler) followUp(ctx context.Context, b store.Binding, e handlers.Ch
 		t.WriteString(pick(lang, "。回访后请再报一次体温。", ". Please report their temperature again after the visit."))
 	}
 	return []handlers.Action{post(key, b.Chat, t.String(), nil)}, nil
-}
-
-// feverish reports whether a fever report's temperature is at or above
-// the fever threshold (37.3 °C); a report below it is accepted with a
-// warning but is no fever case.
-func feverish(r store.Revision) bool {
-	t, err := strconv.ParseFloat(r.Fields["temperature"], 64)
-	return err != nil || math.Round(t*10) >= report.FeverThreshold
 }
 
 func joinEscaped(lang report.Lang, rs []store.Revision, f func(store.Revision) string) string {

@@ -55,7 +55,7 @@ func RenderVillage(v Village, lang report.Lang, title string, detail Detail, obs
 		writeList(&b, lang, "🧳", pick(lang, "返乡", "Arrivals"), v.Of(report.Arrival), func(r store.Revision) string {
 			return fmt.Sprintf("%s %s→%s %s %s", r.Fields["name"], r.Fields["origin"], r.Fields["address"], r.Fields["arrived_on"], report.MaskPhone(r.Fields["phone"]))
 		})
-		writeList(&b, lang, "🌡", pick(lang, "发热", "Fevers"), v.Of(report.Fever), func(r store.Revision) string {
+		writeList(&b, lang, "🌡", pick(lang, "发热", "Fevers"), fevers(v), func(r store.Revision) string {
 			return fmt.Sprintf("%s %s %s %s", r.Fields["name"], report.DisplayValue("temperature", r.Fields["temperature"], lang, false), r.Fields["address"], r.Fields["action"])
 		})
 		writeList(&b, lang, "🎎", pick(lang, "婚丧", "Gatherings"), v.Of(report.Gathering), func(r store.Revision) string {
@@ -121,7 +121,7 @@ func RenderRollup(d Day, lang report.Lang, title string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "📋 <b>%s</b> %s", esc(title), d.Day)
 	var missing []string
-	var fevers, gatherings []string
+	var feverCases, gatherings []string
 	for _, v := range d.Villages {
 		c := v.Counts
 		mark := "✅"
@@ -132,8 +132,8 @@ func RenderRollup(d Day, lang report.Lang, title string) string {
 		b.WriteString("\n" + esc(v.Name) + pick(lang,
 			fmt.Sprintf("：日报%s 返乡%d 发热%d 婚丧%d 租户%d 观察%d", mark, c.Arrivals, c.Fevers, c.Gatherings, c.Tenants, c.UnderObservation),
 			fmt.Sprintf(": daily %s arrivals %d fevers %d gatherings %d tenants %d observed %d", mark, c.Arrivals, c.Fevers, c.Gatherings, c.Tenants, c.UnderObservation)))
-		for _, r := range v.Of(report.Fever) {
-			fevers = append(fevers, esc(fmt.Sprintf("%s %s %s（%s）", v.Name, r.Fields["name"], report.DisplayValue("temperature", r.Fields["temperature"], lang, false), r.Fields["address"])))
+		for _, r := range fevers(v) {
+			feverCases = append(feverCases, esc(fmt.Sprintf("%s %s %s（%s）", v.Name, r.Fields["name"], report.DisplayValue("temperature", r.Fields["temperature"], lang, false), r.Fields["address"])))
 		}
 		for _, r := range v.Of(report.Gathering) {
 			if AboveThreshold(r) {
@@ -146,16 +146,41 @@ func RenderRollup(d Day, lang report.Lang, title string) string {
 	b.WriteString("\n" + pick(lang,
 		fmt.Sprintf("<b>合计</b>：返乡%d 发热%d 婚丧%d 租户%d 观察%d；日报 %d/%d 村已报", t.Arrivals, t.Fevers, t.Gatherings, t.Tenants, t.UnderObservation, reported, len(d.Villages)),
 		fmt.Sprintf("<b>Total</b>: arrivals %d fevers %d gatherings %d tenants %d observed %d; daily reports from %d of %d villages", t.Arrivals, t.Fevers, t.Gatherings, t.Tenants, t.UnderObservation, reported, len(d.Villages))))
-	if len(fevers) > 0 {
-		b.WriteString("\n🌡 " + pick(lang, "发热：", "Fevers: ") + strings.Join(fevers, pick(lang, "；", "; ")))
+	if len(feverCases) > 0 {
+		b.WriteString("\n🌡 " + pick(lang, "发热：", "Fevers: ") + capped(lang, feverCases))
 	}
 	if len(gatherings) > 0 {
-		b.WriteString("\n🎎 " + pick(lang, "超过50人或5桌的婚丧：", "Gatherings above 50 people or 5 tables: ") + strings.Join(gatherings, pick(lang, "；", "; ")))
+		b.WriteString("\n🎎 " + pick(lang, "超过50人或5桌的婚丧：", "Gatherings above 50 people or 5 tables: ") + capped(lang, gatherings))
 	}
 	if len(missing) > 0 {
 		b.WriteString("\n❗ " + pick(lang, "未报日报的村：", "Villages without a daily report: ") + strings.Join(missing, pick(lang, "、", ", ")))
 	}
 	return b.String()
+}
+
+// rollupListMax bounds the lists in a roll-up: the villages' summaries
+// carry the rest.
+const rollupListMax = 30
+
+// capped joins a roll-up list, cut at rollupListMax items.
+func capped(lang report.Lang, items []string) string {
+	more := len(items) - rollupListMax
+	if more <= 0 {
+		return strings.Join(items, pick(lang, "；", "; "))
+	}
+	return strings.Join(items[:rollupListMax], pick(lang, "；", "; ")) +
+		pick(lang, fmt.Sprintf("；……另有 %d 起，见各村汇总", more), fmt.Sprintf("; … and %d more in the villages' summaries", more))
+}
+
+// fevers are a village's fever cases: fever reports at or above 37.3 °C.
+func fevers(v Village) []store.Revision {
+	var out []store.Revision
+	for _, r := range v.Of(report.Fever) {
+		if Feverish(r) {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // RenderObservation lists the people under home observation and the day

@@ -6,6 +6,7 @@
 //   - only its current revision counts, only if valid, never if withdrawn;
 //   - a village is its group chat plus the landlords' private chats bound to
 //     the same village name;
+//   - a fever counts when its temperature is at or above 37.3 °C;
 //   - daily reports count the distinct grid workers who sent one; missing
 //     are the roster members (who have not left) who did not;
 //   - under observation are the arrivals whose observation period (days
@@ -15,7 +16,9 @@ package tally
 import (
 	"context"
 	"fmt"
+	"math"
 	"sort"
+	"strconv"
 
 	"gridbot/report"
 	"gridbot/store"
@@ -212,6 +215,15 @@ func AllVillages(ctx context.Context, src Source, day report.Date, observation O
 	return out, nil
 }
 
+// Feverish reports whether a fever report's temperature is at or above
+// the fever threshold (37.3 °C). A report below it is accepted with a
+// warning — often a follow-up reading — but is no fever case: it is not
+// counted or listed as one.
+func Feverish(r store.Revision) bool {
+	t, err := strconv.ParseFloat(r.Fields["temperature"], 64)
+	return err != nil || math.Round(t*10) >= report.FeverThreshold
+}
+
 // finish counts the reports and splits the roster.
 func finish(ctx context.Context, src Source, v *Village) error {
 	reporters := map[int64]store.Member{}
@@ -220,7 +232,9 @@ func finish(ctx context.Context, src Source, v *Village) error {
 		case report.Arrival:
 			v.Counts.Arrivals++
 		case report.Fever:
-			v.Counts.Fevers++
+			if Feverish(r) {
+				v.Counts.Fevers++
+			}
 		case report.Gathering:
 			v.Counts.Gatherings++
 		case report.Tenant:
