@@ -14,6 +14,7 @@ type Metrics struct {
 	sends          *prometheus.CounterVec
 	handlerSeconds prometheus.Histogram
 	panics         prometheus.Counter
+	dropped        prometheus.Counter
 	outboxPending  prometheus.Gauge
 	outboxAge      prometheus.Gauge
 	pollErrors     prometheus.Counter
@@ -39,11 +40,12 @@ func NewMetrics() *Metrics {
 			Buckets: []float64{.001, .002, .005, .01, .02, .05, .1, .25, .5, 1, 2.5, 5},
 		}),
 		panics:        prometheus.NewCounter(prometheus.CounterOpts{Name: "gridbot_handler_panics_total", Help: "Updates whose handler panicked."}),
+		dropped:       prometheus.NewCounter(prometheus.CounterOpts{Name: "gridbot_updates_dropped_total", Help: "Updates given up on because they failed in a way retrying cannot mend."}),
 		outboxPending: prometheus.NewGauge(prometheus.GaugeOpts{Name: "gridbot_outbox_pending", Help: "Messages waiting in the outbox."}),
 		outboxAge:     prometheus.NewGauge(prometheus.GaugeOpts{Name: "gridbot_outbox_oldest_seconds", Help: "Age of the oldest message waiting in the outbox."}),
 		pollErrors:    prometheus.NewCounter(prometheus.CounterOpts{Name: "gridbot_poll_errors_total", Help: "Failed getUpdates calls."}),
 	}
-	r.MustRegister(m.updates, m.reports, m.sends, m.handlerSeconds, m.panics, m.outboxPending, m.outboxAge, m.pollErrors,
+	r.MustRegister(m.updates, m.reports, m.sends, m.handlerSeconds, m.panics, m.dropped, m.outboxPending, m.outboxAge, m.pollErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -71,6 +71,24 @@ func (p *pacer) chat(id int64) *chatPace {
 func (p *pacer) earliest(chat int64, message bool, now time.Time) time.Time {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	return p.earliestLocked(chat, message, now)
+}
+
+// take reserves a call to chat at now and returns now if the limits allow
+// it; otherwise it reserves nothing and returns when they will. Checking
+// and reserving in one step keeps the sender's concurrent workers within
+// the overall limit.
+func (p *pacer) take(chat int64, message bool, now time.Time) time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if t := p.earliestLocked(chat, message, now); t.After(now) {
+		return t
+	}
+	p.recordLocked(chat, message, now)
+	return now
+}
+
+func (p *pacer) earliestLocked(chat int64, message bool, now time.Time) time.Time {
 	t := p.overall.next(now)
 	c := p.chat(chat)
 	if c.blocked.After(t) {
@@ -93,6 +111,10 @@ func (p *pacer) earliest(chat int64, message bool, now time.Time) time.Time {
 func (p *pacer) record(chat int64, message bool, now time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.recordLocked(chat, message, now)
+}
+
+func (p *pacer) recordLocked(chat int64, message bool, now time.Time) {
 	p.overall.add(now)
 	if message {
 		c := p.chat(chat)

@@ -50,6 +50,11 @@ const (
 	// tags included, so no count of entities can push it over.
 	textLimit = 4000
 	idlePoll  = time.Second
+	// callTimeout bounds one call to Telegram (uploadTimeout a document's),
+	// so that a call that hangs holds up the chats waiting behind it for
+	// seconds, not for the HTTP client's minute; it is retried.
+	callTimeout   = 15 * time.Second
+	uploadTimeout = 2 * time.Minute
 )
 
 // Sender drains the outbox.
@@ -107,7 +112,8 @@ func (s *Sender) Run(ctx context.Context) error {
 	callCtx, cancel := afterGrace(ctx, 3*time.Second)
 	defer cancel()
 	for {
-		next, err := s.SendDue(callCtx)
+		started := s.now()
+		next, held, err := s.sendDue(callCtx)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -124,10 +130,27 @@ func (s *Sender) Run(ctx context.Context) error {
 			return nil
 		case <-s.wake:
 			timer.Stop()
+			if held {
+				// The outbox holds messages waiting for Telegram's pace, which
+				// every round reads again: while updates keep queueing more,
+				// a round per update would spend the CPU they need. What was
+				// queued goes with the next round, a moment later.
+				pause := time.NewTimer(started.Add(busyRound).Sub(s.now()))
+				select {
+				case <-ctx.Done():
+					pause.Stop()
+					return nil
+				case <-pause.C:
+				}
+			}
 		case <-timer.C:
 		}
 	}
 }
+
+// busyRound is the least time between the sender's rounds while messages
+// wait for Telegram's pace.
+const busyRound = 100 * time.Millisecond
 
 // afterGrace returns a context that ends grace after ctx does.
 func afterGrace(ctx context.Context, grace time.Duration) (context.Context, context.CancelFunc) {
@@ -143,16 +166,20 @@ func afterGrace(ctx context.Context, grace time.Duration) (context.Context, cont
 // be called again: the earliest time a chat it had to hold back may be
 // served, or a second from now.
 func (s *Sender) SendDue(ctx context.Context) (time.Time, error) {
+	next, _, err := s.sendDue(ctx)
+	return next, err
+}
+
+// sendDue is SendDue; held says whether some chat had to stop for
+// Telegram's pace.
+func (s *Sender) sendDue(ctx context.Context) (next time.Time, held bool, err error) {
 	now := s.now()
 	msgs, err := s.store.Due(ctx, now, dueBatch)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("sender: due: %w", err)
+		return time.Time{}, false, fmt.Errorf("sender: due: %w", err)
 	}
 	s.gauges(ctx, now)
-	next := now.Add(idlePoll)
-	if len(msgs) == dueBatch {
-		next = now
-	}
+	next = now.Add(idlePoll)
 	var order []int64
 	byChat := map[int64][]store.OutboxMessage{}
 	for _, m := range msgs {
@@ -174,6 +201,7 @@ func (s *Sender) SendDue(ctx context.Context) (time.Time, error) {
 			defer func() { <-slots; wg.Done() }()
 			if t := s.sendChat(ctx, chat, byChat[chat]); !t.IsZero() {
 				mu.Lock()
+				held = true
 				if t.Before(next) {
 					next = t
 				}
@@ -187,7 +215,12 @@ func (s *Sender) SendDue(ctx context.Context) (time.Time, error) {
 		}
 	}
 	wg.Wait()
-	return next, nil
+	if len(msgs) == dueBatch && !held {
+		// more may be due: look again at once (but not while the batch
+		// waits for the pace, or the sender would spin until it may go)
+		next = now
+	}
+	return next, held, nil
 }
 
 func (s *Sender) gauges(ctx context.Context, now time.Time) {
@@ -204,8 +237,16 @@ func (s *Sender) gauges(ctx context.Context, now time.Time) {
 }
 
 // sendChat sends one chat's due messages in order. It returns the time it
-// had to stop at, or zero when it sent everything.
+// had to stop at, or zero when it sent everything. Reactions, edits and
+// answers do not wait behind messages held back by the chat's pace.
 func (s *Sender) sendChat(ctx context.Context, chat int64, msgs []store.OutboxMessage) time.Time {
+	var held time.Time // when the first message held back may go
+	stop := func(t time.Time) time.Time {
+		if !held.IsZero() && held.Before(t) {
+			return held
+		}
+		return t
+	}
 	for i := 0; i < len(msgs); {
 		if ctx.Err() != nil {
 			return time.Time{}
@@ -225,11 +266,18 @@ func (s *Sender) sendChat(ctx context.Context, chat int64, msgs []store.OutboxMe
 		dest, err := s.store.CurrentChat(ctx, chat)
 		if err != nil {
 			s.log.Error("current chat", "chat", chat, "err", err)
-			return s.now().Add(idlePoll)
+			return stop(s.now().Add(idlePoll))
 		}
 		isMessage := a.Kind == handlers.Send || a.Kind == handlers.Receipt || a.Kind == handlers.Document
-		if t := s.pacer.earliest(dest, isMessage, s.now()); t.After(s.now()) {
-			return t
+		if t := s.pacer.take(dest, isMessage, s.now()); t.After(s.now()) {
+			if !isMessage || s.pacer.earliest(dest, false, s.now()).After(s.now()) {
+				return stop(t)
+			}
+			// only the pace of messages into this chat holds it (and so
+			// every later message of the chat): the rest may go
+			held = stop(t)
+			i++
+			continue
 		}
 		if a.Kind == handlers.Receipt {
 			receipts, rest := mergeable(msgs[i:])
@@ -243,7 +291,7 @@ func (s *Sender) sendChat(ctx context.Context, chat int64, msgs []store.OutboxMe
 		s.sendOne(ctx, chat, dest, m, a)
 		i++
 	}
-	return time.Time{}
+	return held
 }
 
 // mergeable splits a chat's queue, which starts with a receipt, into the
@@ -301,16 +349,24 @@ func result(msg *models.Message, err error) callResult {
 func boolResult(_ bool, err error) callResult { return result(nil, err) }
 
 // call makes a call to dest, following a migration once.
-func (s *Sender) call(ctx context.Context, chat, dest int64, kind handlers.ActionKind, isMessage bool, do func(dest int64) callResult) callResult {
-	r := do(dest)
-	s.pacer.record(dest, isMessage, s.now())
+func (s *Sender) call(ctx context.Context, chat, dest int64, kind handlers.ActionKind, isMessage bool, do func(ctx context.Context, dest int64) callResult) callResult {
+	timeout := callTimeout
+	if kind == handlers.Document {
+		timeout = uploadTimeout
+	}
+	attempt := func(dest int64) callResult {
+		ctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		return do(ctx, dest)
+	}
+	r := attempt(dest) // its slot was taken from the pacer before
 	if r.o == migrated && r.newChat != 0 && r.newChat != dest {
 		if _, err := s.store.Commit(ctx, store.Changes{Migrations: []store.Migration{{From: dest, To: r.newChat, At: s.now()}}}); err != nil {
 			s.log.Error("recording a migration", "from", dest, "to", r.newChat, "err", err)
 			return callResult{o: transient, err: err}
 		}
 		s.log.Info("chat migrated", "from", dest, "to", r.newChat)
-		r = do(r.newChat)
+		r = attempt(r.newChat)
 		s.pacer.record(r.newChat, isMessage, s.now())
 	}
 	s.metrics.sends.WithLabelValues(string(kind), r.o.String()).Inc()
@@ -352,7 +408,7 @@ func (s *Sender) sendOne(ctx context.Context, chat, dest int64, m store.OutboxMe
 	case handlers.RefreshReceipt:
 		r = s.refresh(ctx, chat, dest, a)
 	case handlers.Edit:
-		r = s.call(ctx, chat, dest, a.Kind, false, func(dest int64) callResult {
+		r = s.call(ctx, chat, dest, a.Kind, false, func(ctx context.Context, dest int64) callResult {
 			return result(s.api.EditMessageText(ctx, &tg.EditMessageTextParams{ChatID: dest, MessageID: int(a.MessageID), Text: clip(a.Text), ParseMode: models.ParseModeHTML, ReplyMarkup: keyboard(a.Buttons)}))
 		})
 	case handlers.React:
@@ -360,11 +416,11 @@ func (s *Sender) sendOne(ctx context.Context, chat, dest int64, m store.OutboxMe
 		if a.Emoji != "" {
 			reaction = append(reaction, models.ReactionType{Type: models.ReactionTypeTypeEmoji, ReactionTypeEmoji: &models.ReactionTypeEmoji{Type: models.ReactionTypeTypeEmoji, Emoji: a.Emoji}})
 		}
-		r = s.call(ctx, chat, dest, a.Kind, false, func(dest int64) callResult {
+		r = s.call(ctx, chat, dest, a.Kind, false, func(ctx context.Context, dest int64) callResult {
 			return boolResult(s.api.SetMessageReaction(ctx, &tg.SetMessageReactionParams{ChatID: dest, MessageID: int(a.MessageID), Reaction: reaction}))
 		})
 	case handlers.Answer:
-		r = s.call(ctx, chat, dest, a.Kind, false, func(int64) callResult {
+		r = s.call(ctx, chat, dest, a.Kind, false, func(ctx context.Context, _ int64) callResult {
 			return boolResult(s.api.AnswerCallbackQuery(ctx, &tg.AnswerCallbackQueryParams{CallbackQueryID: a.CallbackID, Text: a.Text}))
 		})
 	case handlers.Document:
@@ -372,7 +428,7 @@ func (s *Sender) sendOne(ctx context.Context, chat, dest int64, m store.OutboxMe
 			r = callResult{o: rejected}
 			break
 		}
-		r = s.call(ctx, chat, dest, a.Kind, true, func(dest int64) callResult {
+		r = s.call(ctx, chat, dest, a.Kind, true, func(ctx context.Context, dest int64) callResult {
 			return result(s.api.SendDocument(ctx, &tg.SendDocumentParams{ChatID: dest, Caption: clip(a.Text), ParseMode: models.ParseModeHTML,
 				Document: &models.InputFileUpload{Filename: a.File.Name, Data: bytes.NewReader(a.File.Data)}}))
 		})
@@ -400,7 +456,7 @@ func (s *Sender) sendText(ctx context.Context, chat, dest int64, m store.OutboxM
 	var r callResult
 	for k := done; k < len(chunks); k++ {
 		if k > done {
-			if t := s.pacer.earliest(dest, true, s.now()); t.After(s.now()) {
+			if t := s.pacer.take(dest, true, s.now()); t.After(s.now()) {
 				s.progressMu.Lock()
 				s.progress[m.ID] = k
 				s.progressMu.Unlock()
@@ -414,7 +470,7 @@ func (s *Sender) sendText(ctx context.Context, chat, dest int64, m store.OutboxM
 		if k == len(chunks)-1 {
 			params.ReplyMarkup = keyboard(a.Buttons)
 		}
-		r = s.call(ctx, chat, dest, a.Kind, true, func(dest int64) callResult {
+		r = s.call(ctx, chat, dest, a.Kind, true, func(ctx context.Context, dest int64) callResult {
 			params.ChatID = dest
 			return result(s.api.SendMessage(ctx, params))
 		})
@@ -479,7 +535,7 @@ func (s *Sender) sendReceipts(ctx context.Context, chat, dest int64, ms []store.
 	text := strings.Join(texts, "\n\n")
 	params := &tg.SendMessageParams{Text: clip(text), ParseMode: models.ParseModeHTML,
 		ReplyParameters: &models.ReplyParameters{MessageID: int(parts[0].a.ReplyTo), AllowSendingWithoutReply: true}}
-	r := s.call(ctx, chat, dest, handlers.Receipt, true, func(dest int64) callResult {
+	r := s.call(ctx, chat, dest, handlers.Receipt, true, func(ctx context.Context, dest int64) callResult {
 		params.ChatID = dest
 		return result(s.api.SendMessage(ctx, params))
 	})
@@ -533,7 +589,7 @@ func (s *Sender) refresh(ctx context.Context, chat, dest int64, a handlers.Actio
 	if text == "" {
 		return callResult{o: sent}
 	}
-	return s.call(ctx, chat, dest, a.Kind, false, func(dest int64) callResult {
+	return s.call(ctx, chat, dest, a.Kind, false, func(ctx context.Context, dest int64) callResult {
 		return result(s.api.EditMessageText(ctx, &tg.EditMessageTextParams{ChatID: dest, MessageID: int(receipt.SentMessageID), Text: clip(text), ParseMode: models.ParseModeHTML}))
 	})
 }
@@ -618,12 +674,14 @@ func splitText(text string, limit int) []string {
 		}
 	}
 	for _, line := range strings.SplitAfter(text, "\n") {
+		if len(line) > limit {
+			// a line this long is cut inside, which its tags could not
+			// survive: it goes as plain text (its entities kept)
+			line = stripTags(line)
+		}
 		for len(line) > limit {
 			flush()
-			cut := limit
-			for cut > 0 && !utf8Start(line[cut]) {
-				cut--
-			}
+			cut := safeCut(line, limit)
 			pieces = append(pieces, line[:cut])
 			line = line[cut:]
 		}
@@ -644,6 +702,28 @@ func splitText(text string, limit int) []string {
 }
 
 func utf8Start(b byte) bool { return b&0xC0 != 0x80 }
+
+// safeCut returns where to cut s, which is longer than limit: as near
+// limit as it can without cutting a UTF-8 character or an HTML entity
+// (&amp; &lt; &#39; …) in two, and never at 0.
+func safeCut(s string, limit int) int {
+	cut := limit
+	for cut > 0 && !utf8Start(s[cut]) {
+		cut--
+	}
+	from := max(cut-maxEntity, 0)
+	if amp := strings.LastIndexByte(s[from:cut], '&'); amp >= 0 && !strings.ContainsRune(s[from+amp:cut], ';') {
+		cut = from + amp
+	}
+	if cut == 0 { // not text (invalid UTF-8): cut anywhere, but move on
+		return limit
+	}
+	return cut
+}
+
+// maxEntity is the length of the longest entity html.EscapeString makes
+// (&quot;), with a margin.
+const maxEntity = 8
 
 // balanced reports whether every tag opened in s is closed in s.
 func balanced(s string) bool {

@@ -2,11 +2,13 @@ package bot
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
 	"time"
 
+	tg "github.com/go-telegram/bot"
 	"github.com/go-telegram/bot/models"
 
 	"gridbot/handlers"
@@ -83,7 +85,8 @@ func updateType(u *models.Update) string {
 // effects could not be made durable (the store failed): the caller must not
 // confirm it. A panic in a handler is recovered, logged and counted, and the
 // update is answered with a short apology and confirmed, so one poisonous
-// message cannot stop the bot.
+// message cannot stop the bot; so is an update that failed in a way no
+// retry can mend (see permanent).
 func (p *Processor) Process(ctx context.Context, u *models.Update) (err error) {
 	start := p.now()
 	kind := updateType(u)
@@ -92,13 +95,40 @@ func (p *Processor) Process(ctx context.Context, u *models.Update) (err error) {
 		p.metrics.handlerSeconds.Observe(p.now().Sub(start).Seconds())
 	}()
 	actions, err := p.handle(ctx, u)
+	dropped := err != nil && permanent(err)
+	if dropped {
+		p.drop(u, err)
+		actions, err = apology(u), nil
+	}
 	if err != nil {
 		return fmt.Errorf("update %d: %w", u.ID, err)
 	}
 	if err := p.enqueue(ctx, actions); err != nil {
+		if permanent(err) {
+			if !dropped {
+				p.drop(u, err)
+			}
+			return nil
+		}
 		return fmt.Errorf("update %d: %w", u.ID, err)
 	}
 	return nil
+}
+
+// permanent reports whether an error would come again however often its
+// update were retried: the store refused what was recorded as invalid,
+// something the handler needs does not exist, or Telegram refused a
+// request the handler made (400, 403). Such an update is given up on
+// rather than retried: retrying it would hold up every update after it.
+func permanent(err error) bool {
+	return errors.Is(err, store.ErrInvalid) || errors.Is(err, store.ErrNotFound) ||
+		errors.Is(err, tg.ErrorBadRequest) || errors.Is(err, tg.ErrorForbidden)
+}
+
+// drop logs and counts an update given up on.
+func (p *Processor) drop(u *models.Update, err error) {
+	p.metrics.dropped.Inc()
+	p.log.Error("update given up on: it would fail again", "update", u.ID, "type", updateType(u), "chat", chatOf(u), "err", err)
 }
 
 // handle calls the handler, turning a panic into an apology.
@@ -119,7 +149,7 @@ func (p *Processor) handle(ctx context.Context, u *models.Update) (actions []han
 	case u.CallbackQuery != nil:
 		press, ok := toPress(u.CallbackQuery, p.now())
 		if !ok {
-			return []handlers.Action{{Kind: handlers.Answer, Key: "answer:" + u.CallbackQuery.ID, CallbackID: u.CallbackQuery.ID}}, nil
+			return answer(u.CallbackQuery, ""), nil
 		}
 		return p.handler.HandlePress(ctx, press)
 	}
@@ -134,9 +164,27 @@ func apology(u *models.Update) []handlers.Action {
 		return []handlers.Action{{Kind: handlers.Send, Key: fmt.Sprintf("apology:%d:%d", m.Chat.ID, m.ID), Chat: m.Chat.ID, ReplyTo: int64(m.ID),
 			Text: "抱歉，处理这条消息时出了问题，已记录。Sorry, something went wrong with this message."}}
 	case u.CallbackQuery != nil:
-		return []handlers.Action{{Kind: handlers.Answer, Key: "answer:" + u.CallbackQuery.ID, CallbackID: u.CallbackQuery.ID, Text: "抱歉，出了问题。Sorry, something went wrong."}}
+		return answer(u.CallbackQuery, "抱歉，出了问题。Sorry, something went wrong.")
 	}
 	return nil
+}
+
+// answer answers a button press the handlers do not: Telegram shows a
+// spinner until it is answered. The outbox needs a chat: the one of the
+// message the button was on, or the presser's own (an inline message has
+// none).
+func answer(q *models.CallbackQuery, text string) []handlers.Action {
+	chat := q.From.ID
+	switch m := q.Message; {
+	case m.Message != nil && m.Message.Chat.ID != 0:
+		chat = m.Message.Chat.ID
+	case m.InaccessibleMessage != nil && m.InaccessibleMessage.Chat.ID != 0:
+		chat = m.InaccessibleMessage.Chat.ID
+	}
+	if chat == 0 || q.ID == "" {
+		return nil
+	}
+	return []handlers.Action{{Kind: handlers.Answer, Key: "answer:" + q.ID, Chat: chat, CallbackID: q.ID, Text: text}}
 }
 
 // enqueue records actions in the outbox, in one durable step.
@@ -198,7 +246,7 @@ func toMessage(m *models.Message, edited bool) handlers.Message {
 // is no longer accessible.
 func toPress(q *models.CallbackQuery, now time.Time) (handlers.Press, bool) {
 	m := q.Message.Message
-	if m == nil {
+	if m == nil || m.Chat.ID == 0 {
 		return handlers.Press{}, false
 	}
 	return handlers.Press{ID: q.ID, Chat: toChat(m.Chat), From: toUser(&q.From), MessageID: int64(m.ID), Data: q.Data, At: now}, true
