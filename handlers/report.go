@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 
@@ -37,6 +38,14 @@ func (h *Handler) handleReport(ctx context.Context, m Message) ([]Action, error)
 		return []Action{{Kind: Send, Key: key("reply", m.Chat.ID, m.ID), Chat: m.Chat.ID, ReplyTo: m.ID, Text: say(lang, "privateKinds")}}, nil
 	}
 
+	if b.Role == store.RoleLandlord && r.Kind == report.Tenant {
+		if _, err := h.villageGroup(ctx, b); errors.Is(err, store.ErrNotFound) {
+			// the village chosen with /village has no group any more
+			return []Action{{Kind: Send, Key: key("reply", m.Chat.ID, m.ID, m.EditDate.Unix()), Chat: m.Chat.ID, ReplyTo: m.ID, Text: say(lang, "villageGone", b.Name)}}, nil
+		} else if err != nil {
+			return nil, err
+		}
+	}
 	prev, hadPrev, err := h.store.Report(ctx, m.Chat.ID, m.ID)
 	if err != nil {
 		return nil, fmt.Errorf("handlers: report: previous: %w", err)

@@ -44,6 +44,7 @@ var texts = map[string][2]string{
 	"villageSet":     {"✅ 好的，你在这里登记的租户将记在 <b>%s</b>。现在可以发送租户登记了。", "✅ Done: tenants you register here are recorded for <b>%s</b>. You can send tenant reports now."},
 	"noVillage":      {"没有叫“%s”的村。已有的村：%s", "There is no village called “%s”. Villages: %s"},
 	"chooseVillage":  {"请先发送 <code>/village 村名</code> 选择你所在的村，再发送报告。", "Please send <code>/village NAME</code> to choose your village first, then send the report."},
+	"villageGone":    {"“%s”已不再有村群，请重新发送 <code>/village 村名</code> 选择你所在的村。", "“%s” has no village group any more: send <code>/village NAME</code> to choose your village again."},
 	"privateKinds":   {"私聊只能登记租户。其他报告请发到村群。", "Only tenant reports are taken in a private chat; send other reports to your village group."},
 	"joined":         {"✅ %s 已加入日报名单，每天17点前请发送日报（无情况发“零报告”）。", "✅ %s joined the daily roster: send your daily report before 17:00 (a zero report when nothing happened)."},
 	"alreadyJoined":  {"%s 已在日报名单中。", "%s is already on the daily roster."},

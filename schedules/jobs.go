@@ -178,6 +178,12 @@ func (s *Scheduler) Press(ctx context.Context, p handlers.Press, answer handlers
 	}
 	e := s.settings.Effective(stored)
 	lang := e.Lang
+	if b, ok, err := s.binding(ctx, p.Chat.ID); err != nil {
+		return nil, err
+	} else if !ok || b.Role != store.RoleVillage {
+		answer.Text = pick(lang, "这个按钮已失效：本群不再是村群。", "This button is no longer active: this is not a village group any more.")
+		return []handlers.Action{answer}, nil
+	}
 	today := report.DateOf(p.At.In(e.Location))
 	_, dayText, _ := strings.Cut(p.Data, ":")
 	if n, err := strconv.Atoi(dayText); err != nil || report.DateFromInt(n) != today {

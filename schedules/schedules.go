@@ -400,6 +400,10 @@ func (s *Scheduler) run(ctx context.Context, chat int64, job Job, day report.Dat
 }
 
 func (s *Scheduler) binding(ctx context.Context, chat int64) (store.Binding, bool, error) {
+	chat, err := s.store.CurrentChat(ctx, chat) // bindings are listed under a chat's current id
+	if err != nil {
+		return store.Binding{}, false, fmt.Errorf("schedules: current chat: %w", err)
+	}
 	all, err := s.store.Bindings(ctx)
 	if err != nil {
 		return store.Binding{}, false, fmt.Errorf("schedules: bindings: %w", err)

@@ -97,6 +97,10 @@ type ObservationDays func(chat int64) int
 
 // OneVillage computes the day of the village whose group is chat.
 func OneVillage(ctx context.Context, src Source, chat int64, day report.Date, observation int) (Village, error) {
+	chat, err := src.CurrentChat(ctx, chat) // bindings are listed under a chat's current id
+	if err != nil {
+		return Village{}, fmt.Errorf("tally: current chat: %w", err)
+	}
 	bindings, err := src.Bindings(ctx)
 	if err != nil {
 		return Village{}, fmt.Errorf("tally: bindings: %w", err)
