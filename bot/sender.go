@@ -545,11 +545,16 @@ func (s *Sender) sendReceipts(ctx context.Context, chat, dest int64, ms []store.
 		}
 		return used
 	}
-	// one durable step: every receipt sent, and what the message holds
-	payload, _ := json.Marshal(ids)
-	changes := store.Changes{Outbox: []store.OutboxMessage{{
-		Key: compositionKey(parts[0].a.Chat, r.messageID), Chat: chat, Method: composition, Payload: payload, NotBefore: s.now(), CreatedAt: s.now(),
-	}}}
+	// one durable step: every receipt sent, and — when the message holds
+	// several — which reports it holds (a receipt alone needs no record: a
+	// refresh renders just its own report)
+	var changes store.Changes
+	if len(ids) > 1 {
+		payload, _ := json.Marshal(ids)
+		changes.Outbox = []store.OutboxMessage{{
+			Key: compositionKey(parts[0].a.Chat, r.messageID), Chat: chat, Method: composition, Payload: payload, NotBefore: s.now(), CreatedAt: s.now(),
+		}}
+	}
 	for _, p := range parts {
 		changes.Attempts = append(changes.Attempts, store.Attempt{MessageID: p.m.ID, Attempt: p.m.Attempts + 1, Sent: true, SentMessageID: r.messageID, At: s.now()})
 	}
