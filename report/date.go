@@ -227,36 +227,29 @@ func nearestYear(m time.Month, d int, today Date) (Date, dateShape) {
 	if m < 1 || m > 12 || d < 1 || d > 31 {
 		return Date{}, badDate
 	}
-	best, bestDist := Date{}, -1
-	for _, y := range []int{today.Year - 1, today.Year, today.Year + 1} {
-		c := Date{y, m, d}
-		if !c.valid() {
-			continue
-		}
-		dist := c.DaysSince(today)
-		if dist < 0 {
-			dist = -dist
-		}
-		if bestDist < 0 || dist < bestDist {
-			best, bestDist = c, dist
-		}
-	}
-	if bestDist < 0 {
-		return Date{}, badDate
-	}
-	return best, goodDate
+	return nearest(today, Date{today.Year - 1, m, d}, Date{today.Year, m, d}, Date{today.Year + 1, m, d})
 }
 
-// nearestDayOfMonth picks the day numbered d nearest to today.
+// nearestDayOfMonth picks the day numbered d nearest to today, in this
+// month, the one before or the one after.
 func nearestDayOfMonth(d int, today Date) (Date, dateShape) {
 	if d < 1 || d > 31 {
 		return Date{}, badDate
 	}
 	first := Date{today.Year, today.Month, 1}
-	best, bestDist := Date{}, -1
+	var candidates []Date
 	for _, offset := range []int{-1, 0, 1} {
 		month := DateOf(first.utc().AddDate(0, offset, 0))
-		c := Date{month.Year, month.Month, d}
+		candidates = append(candidates, Date{month.Year, month.Month, d})
+	}
+	return nearest(today, candidates...)
+}
+
+// nearest returns the real day among candidates nearest to today (the
+// earliest on a tie), or badDate when none is a real day.
+func nearest(today Date, candidates ...Date) (Date, dateShape) {
+	best, bestDist := Date{}, -1
+	for _, c := range candidates {
 		if !c.valid() {
 			continue
 		}
