@@ -430,3 +430,80 @@ func mustZone(t *testing.T, name string) *time.Location {
 	}
 	return loc
 }
+
+// TestServeWebhook runs the bot in webhook mode: it registers the webhook
+// with its secret, refuses a call without it, and answers a report posted
+// with it only after recording it.
+func TestServeWebhook(t *testing.T) {
+	tg, url := newFakeTelegram(t)
+	db := t.TempDir()
+	env := map[string]string{"GRIDBOT_WEBHOOK_URL": "https://bot.example/telegram/webhook", "GRIDBOT_WEBHOOK_SECRET": "s3cret_token-1"}
+	vars := map[string]string{
+		"TELEGRAM_BOT_TOKEN": "123:TEST", "TELEGRAM_API_URL": url, "GRIDBOT_DB": db, "GRIDBOT_OPERATORS": "7",
+		"GRIDBOT_HTTP": "127.0.0.1:0", "GRIDBOT_RECEIPT_DELAY": "0s", "GRIDBOT_LOG_LEVEL": "warn",
+	}
+	for k, v := range env {
+		vars[k] = v
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	stdout, stderr := &syncBuffer{}, &syncBuffer{}
+	go func() { done <- run(ctx, []string{"serve"}, func(k string) string { return vars[k] }, strings.NewReader(""), stdout, stderr) }()
+	defer func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Error("the bot did not stop within 10 s")
+		}
+	}()
+	wctx, wcancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer wcancel()
+	calls, err := tg.WaitCalls(wctx, "setWebhook", 1)
+	if err != nil {
+		t.Fatalf("no setWebhook: %v\n%s", err, stderr.String())
+	}
+	if calls[0].Params["secret_token"] != "s3cret_token-1" || calls[0].Params["url"] != "https://bot.example/telegram/webhook" {
+		t.Errorf("setWebhook: %v", calls[0].Params)
+	}
+	if _, err := tg.WaitFor(wctx, func([]telegramtest.Call) bool { return strings.Contains(stdout.String(), "http on") }); err != nil {
+		t.Fatal(err)
+	}
+	addr := strings.TrimSpace(strings.TrimPrefix(strings.SplitN(stdout.String(), "\n", 2)[0], "gridbot: http on "))
+	post := func(secret string, update string) int {
+		req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/telegram/webhook", strings.NewReader(update))
+		if secret != "" {
+			req.Header.Set("X-Telegram-Bot-Api-Secret-Token", secret)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	tg.AddChat(village)
+	bind := fmt.Sprintf(`{"update_id": 1, "message": {"message_id": 1, "date": %d, "chat": {"id": %d, "type": "supergroup"}, "from": {"id": 7, "is_bot": false, "first_name": "运营"}, "text": "/bind village 郝家店村"}}`, time.Now().Unix(), village.ID)
+	if code := post("wrong", bind); code != http.StatusForbidden {
+		t.Errorf("a wrong secret got %d, want 403", code)
+	}
+	if code := post("", bind); code != http.StatusForbidden {
+		t.Errorf("no secret got %d, want 403", code)
+	}
+	if code := post("s3cret_token-1", bind); code != http.StatusOK {
+		t.Fatalf("the right secret got %d", code)
+	}
+	if _, err := tg.WaitFor(wctx, func([]telegramtest.Call) bool {
+		for _, m := range tg.Sent(village.ID) {
+			if strings.Contains(m.Text, "已绑定") {
+				return true
+			}
+		}
+		return false
+	}); err != nil {
+		t.Fatalf("no answer to the webhook's update: %v", err)
+	}
+	if n := len(tg.CallsTo("getUpdates")); n != 0 {
+		t.Errorf("the bot polled %d times in webhook mode", n)
+	}
+}
