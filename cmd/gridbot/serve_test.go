@@ -448,7 +448,9 @@ func TestServeWebhook(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	stdout, stderr := &syncBuffer{}, &syncBuffer{}
-	go func() { done <- run(ctx, []string{"serve"}, func(k string) string { return vars[k] }, strings.NewReader(""), stdout, stderr) }()
+	go func() {
+		done <- run(ctx, []string{"serve"}, func(k string) string { return vars[k] }, strings.NewReader(""), stdout, stderr)
+	}()
 	defer func() {
 		cancel()
 		select {
