@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"sync"
 	"time"
 
@@ -36,6 +37,16 @@ func NewPoller(serverURL, token string, client *http.Client, timeout time.Durati
 	return &Poller{base: serverURL + "/bot" + token, client: client, timeout: timeout, process: process, log: log.With("component", "poller"), metrics: m}
 }
 
+// redact drops the request URL from a transport error: it holds the bot
+// token, which must never reach a log.
+func redact(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return fmt.Errorf("getUpdates: %s: %w", ue.Op, ue.Err)
+	}
+	return err
+}
+
 // apiError is a Bot API error answer.
 type apiError struct {
 	Code        int
@@ -55,7 +66,7 @@ func (p *Poller) getUpdates(ctx context.Context, offset int64, timeout time.Dura
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := p.client.Do(req)
 	if err != nil {
-		return nil, err
+		return nil, redact(err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))

@@ -3,8 +3,10 @@ package bot
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -300,4 +302,17 @@ func TestPollerGivesUpOnAHungBatchOnShutdown(t *testing.T) {
 			t.Errorf("confirmed %d, which was never processed", c)
 		}
 	})
+}
+
+// TestPollerErrorsHideTheToken: a transport error names the request URL,
+// which holds the bot token; the poller's errors must not.
+func TestPollerErrorsHideTheToken(t *testing.T) {
+	p := NewPoller("http://127.0.0.1:1", "123456:SECRET-TOKEN", &http.Client{}, time.Second, nil, slog.New(slog.DiscardHandler), NewMetrics())
+	_, err := p.getUpdates(context.Background(), 0, 0)
+	if err == nil {
+		t.Fatal("no error from a closed port")
+	}
+	if strings.Contains(err.Error(), "SECRET-TOKEN") {
+		t.Errorf("the error shows the token: %v", err)
+	}
 }
