@@ -27,6 +27,67 @@ func MaskID(id string) string {
 	return id[:6] + strings.Repeat("*", len(id)-10) + id[len(id)-4:]
 }
 
+// MaskText hides the middle of anything in free text that looks like a
+// phone or ID number (13812345678 → 138****5678), so a number typed into a
+// note or an address is not posted to a group in full.
+func MaskText(s string) string {
+	var b strings.Builder
+	i := 0
+	for i < len(s) {
+		if !numberByte(s[i]) {
+			j := i
+			for j < len(s) && !numberByte(s[j]) {
+				j++
+			}
+			b.WriteString(s[i:j])
+			i = j
+			continue
+		}
+		j := i
+		for j < len(s) && (numberByte(s[j]) || s[j] == ' ' && j+1 < len(s) && s[j+1] >= '0' && s[j+1] <= '9') {
+			j++
+		}
+		run := strings.TrimRight(s[i:j], " ")
+		j = i + len(run)
+		switch {
+		case looksLikeID(strings.ReplaceAll(run, " ", "")):
+			b.WriteString(MaskID(strings.ReplaceAll(run, " ", "")))
+		case looksLikePhone(run):
+			b.WriteString(maskRun(run))
+		default:
+			b.WriteString(run)
+		}
+		i = j
+	}
+	return b.String()
+}
+
+func numberByte(c byte) bool {
+	return c >= '0' && c <= '9' || c == 'x' || c == 'X' || c == '+' || c == '-'
+}
+
+// maskRun stars the digits of a phone-like run but its first three and
+// last four.
+func maskRun(run string) string {
+	digits := 0
+	for i := 0; i < len(run); i++ {
+		if run[i] >= '0' && run[i] <= '9' {
+			digits++
+		}
+	}
+	out := []byte(run)
+	seen := 0
+	for i := range out {
+		if out[i] >= '0' && out[i] <= '9' {
+			if seen >= 3 && seen < digits-4 {
+				out[i] = '*'
+			}
+			seen++
+		}
+	}
+	return string(out)
+}
+
 // FormatOptions control Format.
 type FormatOptions struct {
 	// Mask hides phone and ID numbers, for anything posted to a group.
@@ -103,6 +164,9 @@ func DisplayValue(field, v string, lang Lang, mask bool) string {
 			return v + "℃"
 		}
 		return v + " °C"
+	}
+	if mask && tables.fieldByName[field] != nil && tables.fieldByName[field].Type == Text {
+		return MaskText(v)
 	}
 	return v
 }

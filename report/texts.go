@@ -186,8 +186,11 @@ func pick(zh bool, a, b string) string {
 	return b
 }
 
-// quote shows a user's value in a message, shortened to 24 characters.
+// quote shows a user's value in a message, shortened to 24 characters,
+// with anything like a phone or ID number masked: messages are posted to
+// groups.
 func quote(s string) string {
+	s = MaskText(s)
 	if utf8.RuneCountInString(s) > 24 {
 		r := []rune(s)
 		s = string(r[:24]) + "…"

@@ -155,7 +155,7 @@ func (s *Scheduler) followUp(ctx context.Context, b store.Binding, e handlers.Ch
 func joinEscaped(lang report.Lang, rs []store.Revision, f func(store.Revision) string) string {
 	parts := make([]string, len(rs))
 	for i, r := range rs {
-		parts[i] = html.EscapeString(f(r))
+		parts[i] = html.EscapeString(report.MaskText(f(r)))
 	}
 	return strings.Join(parts, pick(lang, "、", "; "))
 }

@@ -31,7 +31,9 @@ func pick(lang report.Lang, zh, en string) string {
 	return zh
 }
 
-func esc(s string) string { return html.EscapeString(s) }
+// esc escapes user text for HTML and masks anything in it that looks like
+// a phone or ID number: everything rendered here is posted to a group.
+func esc(s string) string { return html.EscapeString(report.MaskText(s)) }
 
 // names joins members' names.
 func names(ms []store.Member, lang report.Lang) string {
