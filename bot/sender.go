@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -44,8 +43,11 @@ const composition = "composition"
 // Limits of the sender.
 const (
 	dueBatch    = 256
-	maxAttempts = 12
-	maxBackoff  = 10 * time.Minute
+	// maxAge is how long a message that keeps failing on network errors,
+	// 5xx answers or timeouts is retried: a long outage loses nothing that
+	// is still worth saying (backoff holds at maxBackoff meanwhile).
+	maxAge     = 24 * time.Hour
+	maxBackoff = 10 * time.Minute
 	// textLimit keeps a message under Telegram's 4096 characters, HTML
 	// tags included, so no count of entities can push it over.
 	textLimit = 4000
@@ -429,7 +431,7 @@ func (s *Sender) sendOne(ctx context.Context, chat, dest int64, m store.OutboxMe
 			break
 		}
 		r = s.call(ctx, chat, dest, a.Kind, true, func(ctx context.Context, dest int64) callResult {
-			return result(s.api.SendDocument(ctx, &tg.SendDocumentParams{ChatID: dest, Caption: clip(a.Text), ParseMode: models.ParseModeHTML,
+			return result(s.api.SendDocument(ctx, &tg.SendDocumentParams{ChatID: dest, Caption: clipCaption(a.Text), ParseMode: models.ParseModeHTML,
 				Document: &models.InputFileUpload{Filename: a.File.Name, Data: bytes.NewReader(a.File.Data)}}))
 		})
 	default:
@@ -612,7 +614,7 @@ func (s *Sender) finish(ctx context.Context, m store.OutboxMessage, o outcome, r
 		attempt.Error, attempt.RetryAt = "429 retry after "+strconv.Itoa(retryAfter)+"s", s.now().Add(time.Duration(max(retryAfter, 1))*time.Second)
 	case transient:
 		attempt.Error = reason
-		if attempt.Attempt >= maxAttempts {
+		if s.now().Sub(m.CreatedAt) >= maxAge {
 			attempt.Final = true
 		} else {
 			attempt.RetryAt = s.now().Add(s.backoff(attempt.Attempt))
@@ -623,7 +625,15 @@ func (s *Sender) finish(ctx context.Context, m store.OutboxMessage, o outcome, r
 	if attempt.Error == "" && !attempt.Sent {
 		attempt.Error = o.String()
 	}
-	if _, err := s.store.Commit(ctx, store.Changes{Attempts: []store.Attempt{attempt}}); err != nil && !errors.Is(err, context.Canceled) {
+	if attempt.Sent || attempt.Final {
+		s.progressMu.Lock()
+		delete(s.progress, m.ID)
+		s.progressMu.Unlock()
+	}
+	// recorded even while shutting down: an unrecorded send is sent again
+	rec, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if _, err := s.store.Commit(rec, store.Changes{Attempts: []store.Attempt{attempt}}); err != nil {
 		s.log.Error("recording an attempt", "outbox", m.ID, "err", err)
 	}
 }
@@ -652,6 +662,17 @@ func keyboard(rows [][]handlers.Button) models.ReplyMarkup {
 		kb.InlineKeyboard = append(kb.InlineKeyboard, r)
 	}
 	return kb
+}
+
+// captionLimit is Telegram's limit on a document's caption.
+const captionLimit = 1024
+
+// clipCaption cuts a caption to Telegram's limit on a line boundary.
+func clipCaption(text string) string {
+	if len(text) <= captionLimit {
+		return text
+	}
+	return splitText(text, captionLimit)[0]
 }
 
 // clip cuts a text to Telegram's limit on a line boundary.

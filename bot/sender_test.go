@@ -94,23 +94,25 @@ func TestSenderRetriesServerErrors(t *testing.T) {
 	})
 }
 
-// TestSenderGivesUpOnPersistentErrors: a 5xx that never ends makes the
-// message dead after maxAttempts, with backoff capped.
+// TestSenderGivesUpOnPersistentErrors: a 5xx that never ends is retried
+// for a day, with backoff capped at ten minutes, then the message is dead.
 func TestSenderGivesUpOnPersistentErrors(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t, envOptions{})
 		e.tg.AddChat(village)
-		for range maxAttempts {
+		for range 1000 {
 			e.tg.Fail("sendMessage", telegramtest.ServerError(http.StatusBadGateway))
 		}
 		e.queue(send(village.ID, "m", "一"))
 		e.run()
-		e.settled(24 * time.Hour)
-		if m := e.outbox("m"); m.State != store.OutboxDead || m.Attempts != maxAttempts {
-			t.Errorf("outbox: %s after %d attempts, want dead after %d", m.State, m.Attempts, maxAttempts)
+		e.settled(30 * time.Hour)
+		m := e.outbox("m")
+		if m.State != store.OutboxDead {
+			t.Errorf("outbox: %s after %d attempts, want dead after a day", m.State, m.Attempts)
 		}
-		if n := len(e.tg.CallsTo("sendMessage")); n != maxAttempts {
-			t.Errorf("%d calls, want %d", n, maxAttempts)
+		// 1+2+…+512 s, then every 10 min (±25 %) for the rest of the day
+		if calls := len(e.tg.CallsTo("sendMessage")); calls < 120 || calls > 200 || calls != m.Attempts {
+			t.Errorf("%d calls and %d attempts over a day of errors, want about 150 of each", calls, m.Attempts)
 		}
 	})
 }

@@ -137,7 +137,9 @@ func (p *Processor) handle(ctx context.Context, u *models.Update) (actions []han
 		if r := recover(); r != nil {
 			p.metrics.panics.Inc()
 			// the stack names code, not data; the update's content is not logged
-			p.log.Error("handler panicked", "update", u.ID, "type", updateType(u), "chat", chatOf(u), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			// the panic's type and the stack name code, never data: a
+			// panic's value could hold what the user wrote
+			p.log.Error("handler panicked", "update", u.ID, "type", updateType(u), "chat", chatOf(u), "panic", fmt.Sprintf("%T", r), "stack", string(debug.Stack()))
 			actions, err = apology(u), nil
 		}
 	}()
