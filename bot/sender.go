@@ -42,7 +42,7 @@ const composition = "composition"
 
 // Limits of the sender.
 const (
-	dueBatch    = 256
+	dueBatch = 256
 	// maxAge is how long a message that keeps failing on network errors,
 	// 5xx answers or timeouts is retried: a long outage loses nothing that
 	// is still worth saying (backoff holds at maxBackoff meanwhile).
