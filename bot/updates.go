@@ -20,6 +20,7 @@ import (
 type Handler interface {
 	HandleMessage(ctx context.Context, m handlers.Message) ([]handlers.Action, error)
 	HandlePress(ctx context.Context, p handlers.Press) ([]handlers.Action, error)
+	HandleMembership(ctx context.Context, chat int64, status string) error
 }
 
 // Outbox is where actions are queued durably. *store.Store implements it.
@@ -154,6 +155,8 @@ func (p *Processor) handle(ctx context.Context, u *models.Update) (actions []han
 			return answer(u.CallbackQuery, ""), nil
 		}
 		return p.handler.HandlePress(ctx, press)
+	case u.MyChatMember != nil:
+		return nil, p.handler.HandleMembership(ctx, u.MyChatMember.Chat.ID, string(u.MyChatMember.NewChatMember.Type))
 	}
 	return nil, nil
 }

@@ -42,6 +42,8 @@ func (h handlerFuncs) HandlePress(ctx context.Context, p handlers.Press) ([]hand
 	return h.press(ctx, p)
 }
 
+func (h handlerFuncs) HandleMembership(context.Context, int64, string) error { return nil }
+
 // outboxFunc is an Outbox made of a function.
 type outboxFunc func(context.Context, store.Changes) (store.Result, error)
 

@@ -169,6 +169,8 @@ func TestConversationGolden(t *testing.T) {
 	c.say(village, admin, "/set observation 100")
 	c.say(village, admin, "/set tz Mars/Olympus")
 	c.say(village, admin, "/set reminder off")
+	c.say(village, admin, "/set followup 8:00") // already past today: from tomorrow
+	c.say(village, admin, "/set rollup 21:30")  // not a village's setting
 	c.say(village, wang, "/settings")
 	c.say(command, wang, "/today")
 	c.say(command, wang, "/settings")
@@ -242,5 +244,41 @@ func TestParseClock(t *testing.T) {
 		if ok != tt.ok || ok && got.String() != tt.want {
 			t.Errorf("ParseClock(%q) = %v, %v; want %q, %v", tt.in, got, ok, tt.want, tt.ok)
 		}
+	}
+}
+
+// TestMembershipPausesAndResumes: the bot removed from a group pauses its
+// scheduled posts; added back (or bound again) they resume.
+func TestMembershipPausesAndResumes(t *testing.T) {
+	c := newConversation(t)
+	c.say(village, operator, "/bind village 郝家店村")
+	active := func() bool {
+		t.Helper()
+		s, err := c.st.Settings(context.Background(), village.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.h.Effective(s).Active
+	}
+	if !active() {
+		t.Fatal("a new binding is inactive")
+	}
+	for _, step := range []struct {
+		status string
+		want   bool
+	}{{"kicked", false}, {"member", true}, {"left", false}, {"administrator", true}, {"whatever", true}} {
+		if err := c.h.HandleMembership(context.Background(), village.ID, step.status); err != nil {
+			t.Fatal(err)
+		}
+		if got := active(); got != step.want {
+			t.Errorf("after %q: active=%v, want %v", step.status, got, step.want)
+		}
+	}
+	if err := c.h.HandleMembership(context.Background(), village.ID, "kicked"); err != nil {
+		t.Fatal(err)
+	}
+	c.say(village, operator, "/bind village 郝家店村")
+	if !active() {
+		t.Error("binding again did not resume the scheduled posts")
 	}
 }

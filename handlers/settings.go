@@ -40,8 +40,14 @@ type ChatSettings struct {
 	Observation                         int
 	Location                            *time.Location
 	Lang                                report.Lang
-	Active                              bool // false once Telegram refused the bot (403)
+	Active                              bool // false once Telegram refused the bot (403) or it was removed
+	// Since holds, per job, when its time was last changed: a time moved
+	// to one already past today takes effect tomorrow.
+	Since map[string]time.Time
 }
+
+// sinceSuffix names the setting that records when a job's time changed.
+const sinceSuffix = "_since"
 
 // DefaultClocks are the job times a chat starts with.
 var DefaultClocks = map[string]Clock{
@@ -63,10 +69,16 @@ func (h *Handler) Effective(settings map[string]string) ChatSettings {
 	if settings[SettingLang] == string(report.En) {
 		lang = report.En
 	}
+	since := map[string]time.Time{}
+	for key := range DefaultClocks {
+		if t, err := time.Parse(time.RFC3339, settings[key+sinceSuffix]); err == nil {
+			since[key] = t
+		}
+	}
 	return ChatSettings{
 		Reminder: clock(SettingReminder), Summary: clock(SettingSummary), FollowUp: clock(SettingFollowUp), Rollup: clock(SettingRollup),
 		Observation: observationDays(settings), Location: h.location(settings), Lang: lang,
-		Active: settings[SettingActive] != "false",
+		Active: settings[SettingActive] != "false", Since: since,
 	}
 }
 
@@ -80,18 +92,33 @@ func ParseClock(s string) (Clock, bool) {
 	case "off", "关", "关闭", "停", "停止", "no", "none":
 		return Clock{Off: true}, true
 	}
-	pm := false
+	pm, am, night := false, false, false
 	for _, suffix := range []string{"pm", "p.m."} {
 		if r, ok := strings.CutSuffix(s, suffix); ok {
 			s, pm = strings.TrimSpace(r), true
 		}
 	}
-	for _, prefix := range []string{"晚上", "下午"} {
+	for _, suffix := range []string{"am", "a.m."} {
+		if r, ok := strings.CutSuffix(s, suffix); ok {
+			s, am = strings.TrimSpace(r), true
+		}
+	}
+	for _, prefix := range []string{"晚上", "夜里"} {
+		if r, ok := strings.CutPrefix(s, prefix); ok {
+			s, pm, night = r, true, true
+		}
+	}
+	for _, prefix := range []string{"下午", "傍晚"} {
 		if r, ok := strings.CutPrefix(s, prefix); ok {
 			s, pm = r, true
 		}
 	}
-	s = strings.TrimSuffix(strings.TrimSuffix(s, "am"), "分")
+	for _, prefix := range []string{"上午", "早上", "凌晨"} {
+		if r, ok := strings.CutPrefix(s, prefix); ok {
+			s, am = r, true
+		}
+	}
+	s = strings.TrimSuffix(s, "分")
 	s = strings.Replace(s, "点半", ":30", 1)
 	s = strings.Replace(s, "点", ":", 1)
 	s = strings.Replace(s, "：", ":", 1)
@@ -109,7 +136,10 @@ func ParseClock(s string) (Clock, bool) {
 	if err1 != nil || err2 != nil || hour < 0 || hour > 23 || minute < 0 || minute > 59 {
 		return Clock{}, false
 	}
-	if pm && hour < 12 {
+	switch {
+	case hour == 12 && (am || night): // 12am, 晚上12点: midnight
+		hour = 0
+	case pm && hour < 12:
 		hour += 12
 	}
 	return Clock{Hour: hour, Minute: minute}, true
@@ -132,7 +162,11 @@ func (h *Handler) settingsCommand(ctx context.Context, c *call) ([]Action, error
 			say(c.lang, "setFollowUp", e.FollowUp.String()),
 			say(c.lang, "setObservation", e.Observation))
 	}
-	lines = append(lines, say(c.lang, "setTZ", e.Location.String()), say(c.lang, "setLang", string(e.Lang)), say(c.lang, "setHelp"))
+	lines = append(lines, say(c.lang, "setTZ", e.Location.String()), say(c.lang, "setLang", string(e.Lang)))
+	if !e.Active {
+		lines = append(lines, say(c.lang, "setInactive"))
+	}
+	lines = append(lines, say(c.lang, "setHelp"))
 	return replyHTML(c, strings.Join(lines, "\n")), nil
 }
 
@@ -150,7 +184,13 @@ func (h *Handler) set(ctx context.Context, c *call) ([]Action, error) {
 	if alias, ok := settingAliases[name]; ok {
 		name = alias
 	}
+	villageOnly := name == SettingReminder || name == SettingSummary || name == SettingFollowUp || name == SettingObservation
+	if villageOnly && c.binding.Role != store.RoleVillage || name == SettingRollup && c.binding.Role != store.RoleCommand {
+		return h.reply(c, "setNotHere", name), nil
+	}
 	var stored string
+	var changes store.Changes
+	note := say(c.lang, "setNow")
 	switch name {
 	case SettingReminder, SettingSummary, SettingFollowUp, SettingRollup:
 		clock, ok := ParseClock(value)
@@ -158,6 +198,14 @@ func (h *Handler) set(ctx context.Context, c *call) ([]Action, error) {
 			return h.reply(c, "setBadTime", value), nil
 		}
 		stored = clock.String()
+		now := h.now()
+		changes.Settings = append(changes.Settings, store.Setting{Chat: c.m.Chat.ID, Key: name + sinceSuffix, Value: now.Format(time.RFC3339), By: c.m.From.ID, At: now})
+		if settings, err := h.store.Settings(ctx, c.m.Chat.ID); err == nil && !clock.Off {
+			local := now.In(h.location(settings))
+			if slot := time.Date(local.Year(), local.Month(), local.Day(), clock.Hour, clock.Minute, 0, 0, local.Location()); slot.Before(local) {
+				note = say(c.lang, "setTomorrow", clock.String())
+			}
+		}
 	case SettingObservation:
 		n, err := strconv.Atoi(strings.TrimSuffix(value, "天"))
 		if err != nil || n < 1 || n > 60 {
@@ -177,15 +225,15 @@ func (h *Handler) set(ctx context.Context, c *call) ([]Action, error) {
 	default:
 		return h.reply(c, "setUsage"), nil
 	}
-	st := store.Setting{Chat: c.m.Chat.ID, Key: name, Value: stored, By: c.m.From.ID, At: h.now()}
-	if _, err := h.store.Commit(ctx, store.Changes{Settings: []store.Setting{st}}); err != nil {
+	changes.Settings = append(changes.Settings, store.Setting{Chat: c.m.Chat.ID, Key: name, Value: stored, By: c.m.From.ID, At: h.now()})
+	if _, err := h.store.Commit(ctx, changes); err != nil {
 		return nil, fmt.Errorf("handlers: set: %w", err)
 	}
 	h.log.Info("setting changed", "chat", c.m.Chat.ID, "key", name)
 	if h.cfg.OnSettings != nil {
 		h.cfg.OnSettings(c.m.Chat.ID)
 	}
-	return h.reply(c, "setDone", name, stored), nil
+	return h.reply(c, "setDone", name, stored, safeHTML(note)), nil
 }
 
 // settingAliases are the Chinese names admins may use in /set.
@@ -193,4 +241,24 @@ var settingAliases = map[string]string{
 	"提醒": SettingReminder, "汇总": SettingSummary, "回访": SettingFollowUp, "跟进": SettingFollowUp, "总汇总": SettingRollup,
 	"观察": SettingObservation, "观察天数": SettingObservation, "时区": SettingTZ, "语言": SettingLang, "timezone": SettingTZ,
 	"follow-up": SettingFollowUp, "language": SettingLang,
+}
+
+// HandleMembership records the bot's own membership of a chat changing:
+// removed (scheduled posts pause, as after a 403) or added back (they
+// resume).
+func (h *Handler) HandleMembership(ctx context.Context, chat int64, status string) error {
+	value := ""
+	switch status {
+	case "left", "kicked":
+		value = "false"
+	case "member", "administrator", "creator", "restricted":
+	default:
+		return nil
+	}
+	st := store.Setting{Chat: chat, Key: SettingActive, Value: value, At: h.now()}
+	if _, err := h.store.Commit(ctx, store.Changes{Settings: []store.Setting{st}}); err != nil {
+		return fmt.Errorf("handlers: membership: %w", err)
+	}
+	h.log.Info("bot membership changed", "chat", chat, "status", status)
+	return nil
 }

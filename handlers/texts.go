@@ -82,9 +82,12 @@ var texts = map[string][2]string{
 	"setBadDays":  {"观察天数应为 1 到 60 的整数，而不是“%s”。", "Observation days must be a whole number from 1 to 60, not “%s”."},
 	"setBadTZ":    {"没有时区“%s”，例如 Asia/Shanghai。", "There is no time zone “%s”; try Asia/Shanghai."},
 	"setBadLang":  {"语言只能是 zh 或 en，而不是“%s”。", "The language is zh or en, not “%s”."},
-	"setDone":     {"✅ 已设置 %s = %s，立即生效。", "✅ %s is now %s, effective at once."},
+	"setDone":     {"✅ 已设置 %s = %s。%s", "✅ %s is now %s. %s"},
+	"setNow":      {"立即生效。", "Effective at once."},
+	"setTomorrow": {"今天的 %s 已经过了，从明天起按新时间发送。", "Today's %s has passed: the new time applies from tomorrow."},
+	"setInactive": {"⚠️ Telegram 拒绝过本机器人在本群发言（被移出或禁言），定时消息已暂停；把机器人加回本群或重新 /bind 即恢复。", "⚠️ Telegram refused the bot's posts here (removed or muted): scheduled posts are paused until the bot is added back or the group is bound again."},
+	"setNotHere":  {"%s 不适用于本群。村群可设 reminder summary followup observation；指挥部群可设 rollup。", "%s does not apply to this group: village groups set reminder, summary, followup, observation; the command group sets rollup."},
 	"staleButton": {"这个按钮已失效。", "This button is no longer active."},
-	"apology":     {"抱歉，处理这条消息时出了问题，已记录。请稍后再试。", "Sorry, something went wrong with this message; it has been logged. Please try again later."},
 }
 
 // say renders a text in a language.

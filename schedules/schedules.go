@@ -76,8 +76,10 @@ type Scheduler struct {
 	mu      sync.Mutex
 	entries map[entryKey]entry
 	specs   map[string]cron.Schedule
-	sweepID cron.EntryID
-	started bool
+
+	// reconciling serialises Reconcile: a plan read before a /set must
+	// not be applied after one read since.
+	reconciling sync.Mutex
 }
 
 type entryKey struct {
@@ -117,18 +119,13 @@ func (l cronLogger) Error(err error, msg string, kv ...any) {
 // Start schedules every bound chat's jobs, catches up on the jobs missed
 // earlier today, and starts the cron.
 func (s *Scheduler) Start(ctx context.Context) error {
-	if err := s.Reconcile(ctx); err != nil {
-		return err
-	}
-	id, err := s.cron.AddFunc(sweepSpec, func() { s.sweep(context.WithoutCancel(ctx)) })
-	if err != nil {
+	// the sweep first: if the store cannot be read now, the next sweep
+	// schedules the jobs and catches up
+	if _, err := s.cron.AddFunc(sweepSpec, func() { s.sweep(context.WithoutCancel(ctx)) }); err != nil {
 		return fmt.Errorf("schedules: sweep: %w", err)
 	}
-	s.mu.Lock()
-	s.sweepID, s.started = id, true
-	s.mu.Unlock()
-	s.sweep(ctx)
 	s.cron.Start()
+	s.sweep(ctx)
 	return nil
 }
 
@@ -230,6 +227,8 @@ func clockOf(e handlers.ChatSettings, job Job) handlers.Clock {
 // is called at start, after /set, and by every sweep (so a setting changed
 // through another replica applies too).
 func (s *Scheduler) Reconcile(ctx context.Context) error {
+	s.reconciling.Lock()
+	defer s.reconciling.Unlock()
 	plan, err := s.Plan(ctx)
 	if err != nil {
 		return err
@@ -261,15 +260,6 @@ func (s *Scheduler) Reconcile(ctx context.Context) error {
 	return nil
 }
 
-// Settled is called after a chat's settings changed.
-func (s *Scheduler) Settled(ctx context.Context) func(chat int64) {
-	return func(int64) {
-		if err := s.Reconcile(ctx); err != nil {
-			s.log.Error("rescheduling failed", "err", err)
-		}
-	}
-}
-
 // sweep runs every job whose time today has passed unclaimed.
 func (s *Scheduler) sweep(ctx context.Context) {
 	if err := s.Reconcile(ctx); err != nil {
@@ -298,6 +288,9 @@ func (s *Scheduler) Sweep(ctx context.Context, now time.Time) error {
 		at := time.Date(local.Year(), local.Month(), local.Day(), clock.Hour, clock.Minute, 0, 0, e.Location)
 		if now.Before(at) || p.BoundAt.After(at) && !p.BoundAt.After(now) {
 			continue // not due yet, or bound since: never missed
+		}
+		if since := e.Since[string(p.Job)]; since.After(at) && !since.After(now) {
+			continue // the time was moved to one already past today: from tomorrow
 		}
 		claimed, err := s.store.Claimed(ctx, claimKey(p.Job, claimChat(p.Chat, stored), day))
 		if err != nil {

@@ -391,3 +391,31 @@ func TestReminderButton(t *testing.T) {
 		t.Errorf("yesterday's reminder pressed today: %+v", stale)
 	}
 }
+
+// TestTimeMovedToThePastAppliesTomorrow: at 10:00 an admin moves the
+// summary to 08:00; the sweep does not post a partial day's summary at
+// once (marked late), it posts at 08:00 the next day.
+func TestTimeMovedToThePastAppliesTomorrow(t *testing.T) {
+	loc, _ := time.LoadLocation("Asia/Shanghai")
+	f := newFixture(t, openStore(t), "Asia/Shanghai")
+	ctx := context.Background()
+	day := report.Date{Year: 2020, Month: 2, Day: 7}
+	f.bind(map[string]string{handlers.SettingReminder: "off", handlers.SettingFollowUp: "off"})
+	ten := day.Start(loc).Add(10 * time.Hour)
+	f.commit(store.Changes{Settings: []store.Setting{
+		{Chat: village, Key: handlers.SettingSummary, Value: "08:00", By: 7, At: ten},
+		{Chat: village, Key: handlers.SettingSummary + "_since", Value: ten.Format(time.RFC3339), By: 7, At: ten},
+	}})
+	if err := f.sched.Sweep(ctx, ten.Add(5*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.posts(Summary, village, day, day.AddDays(1)); len(got) != 0 {
+		t.Fatalf("the summary was posted right after its time was moved to the past: %v", got)
+	}
+	if err := f.sched.Sweep(ctx, day.AddDays(1).Start(loc).Add(8*time.Hour+5*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.posts(Summary, village, day, day.AddDays(1)); len(got) != 1 || got[day.AddDays(1)] == "" {
+		t.Fatalf("the next day's 08:00 summary: %v", got)
+	}
+}
