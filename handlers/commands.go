@@ -305,11 +305,13 @@ func (h *Handler) undoCommand(ctx context.Context, c *call) ([]Action, error) {
 	if c.m.ReplyTo == nil {
 		return h.reply(c, "undoWhich"), nil
 	}
-	return h.undo(ctx, c.m, c.m.ReplyTo.ID)
+	return h.undo(ctx, c.m, c.m.ReplyTo.ID, false)
 }
 
-// undo withdraws the report in message target, if the sender may.
-func (h *Handler) undo(ctx context.Context, m Message, target int64) ([]Action, error) {
+// undo withdraws the report in message target, if the sender may. A reply
+// with an undo word (quiet) to a message holding no report is ordinary
+// chat: silence.
+func (h *Handler) undo(ctx context.Context, m Message, target int64, quiet bool) ([]Action, error) {
 	c := &call{m: m, lang: langOf(m.From, m.Text)}
 	b, bound, err := h.store.Binding(ctx, m.Chat.ID)
 	if err != nil {
@@ -323,6 +325,9 @@ func (h *Handler) undo(ctx context.Context, m Message, target int64) ([]Action, 
 		return nil, fmt.Errorf("handlers: undo: %w", err)
 	}
 	if !ok {
+		if quiet {
+			return nil, nil
+		}
 		return h.reply(c, "undoNone"), nil
 	}
 	if r.SenderID != m.From.ID {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"gridbot/report"
 	"gridbot/store"
@@ -92,7 +93,13 @@ func (h *Handler) HandleMessage(ctx context.Context, m Message) ([]Action, error
 	if m.MigrateTo != 0 {
 		return nil, h.migrate(ctx, m)
 	}
-	text := strings.TrimSpace(m.Text)
+	// commands typed with a Chinese keyboard: /bind　village　郝家店村
+	text := strings.TrimSpace(strings.Map(func(r rune) rune {
+		if r != '\n' && unicode.IsSpace(r) {
+			return ' '
+		}
+		return r
+	}, m.Text))
 	if text == "" {
 		return nil, nil
 	}
@@ -105,7 +112,7 @@ func (h *Handler) HandleMessage(ctx context.Context, m Message) ([]Action, error
 		}
 	}
 	if m.ReplyTo != nil && isUndoWord(text) && !m.Edited() {
-		return h.undo(ctx, m, m.ReplyTo.ID)
+		return h.undo(ctx, m, m.ReplyTo.ID, true)
 	}
 	return h.handleReport(ctx, m)
 }
@@ -134,7 +141,7 @@ var reportCommands = map[string]bool{
 
 func isUndoWord(s string) bool {
 	switch strings.ToLower(strings.Trim(s, " 。.!！")) {
-	case "撤销", "撤回", "作废", "删除", "undo", "withdraw":
+	case "撤销", "撤回", "undo":
 		return true
 	}
 	return false

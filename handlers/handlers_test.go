@@ -282,3 +282,21 @@ func TestMembershipPausesAndResumes(t *testing.T) {
 		t.Error("binding again did not resume the scheduled posts")
 	}
 }
+
+// TestCommandsWithFullWidthSpaces: a Chinese keyboard types U+3000.
+func TestCommandsWithFullWidthSpaces(t *testing.T) {
+	c := newConversation(t)
+	c.say(village, operator, "/bind　village　郝家店村")
+	c.say(village, wang, "/template　返乡")
+	out := c.out.String()
+	if !strings.Contains(out, "已绑定") || !strings.Contains(out, "#返乡登记") {
+		t.Errorf("commands with full-width spaces were not understood:\n%s", out)
+	}
+	// a reply 撤销 to a message that holds no report is ordinary chat
+	id := c.say(village, wang, "大家好")
+	before := c.out.Len()
+	c.reply(village, wang, id, "撤销")
+	if strings.Contains(c.out.String()[before:], "<<<") {
+		t.Errorf("a reply 撤销 to chat was answered:\n%s", c.out.String()[before:])
+	}
+}
