@@ -94,7 +94,7 @@ func (p *Poller) getUpdates(ctx context.Context, offset int64, timeout time.Dura
 // Run polls until ctx ends. An update batch being processed when it ends
 // is finished (with a grace period) and confirmed before Run returns.
 func (p *Poller) Run(ctx context.Context) error {
-	work, cancel := afterGrace(ctx, 8*time.Second)
+	work, cancel := afterGrace(ctx, 5*time.Second)
 	defer cancel()
 	var offset int64
 	failures := 0
@@ -131,7 +131,7 @@ func (p *Poller) Run(ctx context.Context) error {
 	}
 	if offset != 0 {
 		// confirm the last batch now, so a restart does not see it again
-		confirm, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		confirm, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 		defer cancel()
 		if _, err := p.getUpdates(confirm, offset, 0); err != nil {
 			p.log.Info("could not confirm the last updates before stopping; they will be seen again (harmlessly)", "err", scrub(err))

@@ -104,7 +104,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	})
 	log.Info("gridbot is running", "store", storeKind(cfg.DB), "tz", cfg.TZ)
 	svc.run(ctx) // until SIGTERM, then finishes what is under way
-	shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 	defer cancel()
 	_ = srv.Shutdown(shutdown)
 	wg.Wait()
