@@ -77,6 +77,8 @@ type Sender struct {
 	// progress counts the chunks already sent of a long text, by outbox id.
 	progressMu sync.Mutex
 	progress   map[int64]int
+
+	lease *lease // nil: this process is the only sender
 }
 
 // SenderOptions tune a Sender.
@@ -86,6 +88,10 @@ type SenderOptions struct {
 	Workers int
 	// Seed seeds the backoff jitter.
 	Seed uint64
+	// Lease makes replicas sharing one store take turns: only the one
+	// holding the current minute's lease (a claim) sends. The embedded
+	// store has one writer by construction and needs none.
+	Lease bool
 }
 
 // NewSender returns a Sender.
@@ -93,11 +99,65 @@ func NewSender(api API, st SenderStore, r Renderer, now func() time.Time, log *s
 	if opts.Workers < 1 {
 		opts.Workers = 8
 	}
-	return &Sender{
+	s := &Sender{
 		api: api, store: st, render: r, now: now, log: log.With("component", "sender"), metrics: m,
 		workers: opts.Workers, pacer: newPacer(), wake: make(chan struct{}, 1),
 		rand: rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15)), progress: map[int64]int{},
 	}
+	if opts.Lease {
+		s.lease = &lease{store: st, held: map[time.Time]bool{}, prefix: "sender-lease:"}
+	}
+	return s
+}
+
+// lease is a sender's turn to send, one minute at a time. The holder
+// claims the next minute before this one ends, so it keeps sending while
+// it lives; another replica takes over the minute after it dies. No two
+// replicas send in the same minute, so none sends a message twice.
+type lease struct {
+	store  SenderStore
+	mu     sync.Mutex
+	held   map[time.Time]bool // minutes claimed (true) or lost (false)
+	prefix string
+}
+
+// leaseAhead is how early the holder claims the next minute.
+const leaseAhead = 15 * time.Second
+
+func (l *lease) hold(ctx context.Context, now time.Time) (bool, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	minute := now.Truncate(time.Minute)
+	held, known := l.held[minute]
+	if !known {
+		ok, err := l.claim(ctx, minute)
+		if err != nil {
+			return false, err
+		}
+		held = ok
+	}
+	if held && now.After(minute.Add(time.Minute-leaseAhead)) {
+		if _, known := l.held[minute.Add(time.Minute)]; !known {
+			if _, err := l.claim(ctx, minute.Add(time.Minute)); err != nil {
+				return false, err
+			}
+		}
+	}
+	for m := range l.held { // remember only what is still useful
+		if m.Before(minute) {
+			delete(l.held, m)
+		}
+	}
+	return held, nil
+}
+
+func (l *lease) claim(ctx context.Context, minute time.Time) (bool, error) {
+	res, err := l.store.Commit(ctx, store.Changes{Claims: []string{l.prefix + minute.UTC().Format("2006-01-02T15:04Z")}})
+	if err != nil {
+		return false, err
+	}
+	l.held[minute] = res.Claimed
+	return res.Claimed, nil
 }
 
 // Wake tells the sender that something was queued.
@@ -176,6 +236,15 @@ func (s *Sender) SendDue(ctx context.Context) (time.Time, error) {
 // Telegram's pace.
 func (s *Sender) sendDue(ctx context.Context) (next time.Time, held bool, err error) {
 	now := s.now()
+	if s.lease != nil {
+		ok, err := s.lease.hold(ctx, now)
+		if err != nil {
+			return time.Time{}, false, fmt.Errorf("sender: lease: %w", err)
+		}
+		if !ok { // another replica sends this minute
+			return now.Truncate(time.Minute).Add(time.Minute), false, nil
+		}
+	}
 	msgs, err := s.store.Due(ctx, now, dueBatch)
 	if err != nil {
 		return time.Time{}, false, fmt.Errorf("sender: due: %w", err)

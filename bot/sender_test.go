@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -437,6 +438,49 @@ func TestSenderActions(t *testing.T) {
 		}
 		if n := len(e.tg.Calls()); n != 6 {
 			t.Errorf("%d calls, want 6", n)
+		}
+	})
+}
+
+// TestSenderLeaseOneReplicaAtATime: two senders sharing one store take
+// turns by the minute; the holder keeps its turn while it runs, and every
+// message is sent exactly once.
+func TestSenderLeaseOneReplicaAtATime(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, envOptions{})
+		e.tg.AddChat(village)
+		m := NewMetrics()
+		a := NewSender(e.api, e.st, e.h, time.Now, discard(), m, SenderOptions{Workers: 1, Lease: true})
+		b := NewSender(e.api, e.st, e.h, time.Now, discard(), m, SenderOptions{Workers: 1, Lease: true})
+		ctx := context.Background()
+		both := func() { // the two replicas' passes at the same moment
+			var wg sync.WaitGroup
+			for _, s := range []*Sender{a, b} {
+				wg.Go(func() {
+					if _, err := s.SendDue(ctx); err != nil {
+						t.Error(err)
+					}
+				})
+			}
+			wg.Wait()
+		}
+		for i := range 30 {
+			e.queue(send(village.ID, fmt.Sprint("m", i), fmt.Sprint("第", i, "条")))
+			both()
+			time.Sleep(10 * time.Second) // virtual: the pace and the lease's minutes pass
+		}
+		for range 12 {
+			both()
+			time.Sleep(10 * time.Second)
+		}
+		sent := map[string]int{}
+		for _, c := range e.tg.CallsTo("sendMessage") {
+			sent[c.Params["text"]]++
+		}
+		for i := range 30 {
+			if n := sent[fmt.Sprint("第", i, "条")]; n != 1 {
+				t.Errorf("message %d sent %d times", i, n)
+			}
 		}
 	})
 }

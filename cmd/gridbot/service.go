@@ -58,7 +58,9 @@ func newService(cfg config, st *store.Store, client *http.Client, username strin
 			}
 		},
 	}, st, bot.NewAdmins(api, opts.now), opts.now, log)
-	s.sender = bot.NewSender(api, st, s.handler, opts.now, log, s.metrics, bot.SenderOptions{Workers: opts.workers, Seed: opts.seed})
+	// replicas share a PostgreSQL store: they take turns sending
+	lease := storeKind(cfg.DB) == "postgres"
+	s.sender = bot.NewSender(api, st, s.handler, opts.now, log, s.metrics, bot.SenderOptions{Workers: opts.workers, Seed: opts.seed, Lease: lease})
 	proc := bot.NewProcessor(s.handler, st, opts.now, log, s.metrics, s.sender.Wake)
 	s.dispatch = bot.NewDispatcher(proc, opts.workers, log)
 	s.sched = schedules.New(st, s.handler, opts.now, cfg.Location, log, s.sender.Wake)
