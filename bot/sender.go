@@ -42,7 +42,8 @@ const composition = "composition"
 
 // Limits of the sender.
 const (
-	dueBatch = 256
+	dueBatch    = 256
+	maxDueBatch = 16384
 	// maxAge is how long a message that keeps failing on network errors,
 	// 5xx answers or timeouts is retried: a long outage loses nothing that
 	// is still worth saying (backoff holds at maxBackoff meanwhile).
@@ -79,6 +80,9 @@ type Sender struct {
 	progress   map[int64]int
 
 	lease *lease // nil: this process is the only sender
+
+	limitMu sync.Mutex
+	limit   int // see dueLimit
 }
 
 // SenderOptions tune a Sender.
@@ -245,7 +249,8 @@ func (s *Sender) sendDue(ctx context.Context) (next time.Time, held bool, err er
 			return now.Truncate(time.Minute).Add(time.Minute), false, nil
 		}
 	}
-	msgs, err := s.store.Due(ctx, now, dueBatch)
+	limit := s.dueLimit()
+	msgs, err := s.store.Due(ctx, now, limit)
 	if err != nil {
 		return time.Time{}, false, fmt.Errorf("sender: due: %w", err)
 	}
@@ -286,12 +291,37 @@ func (s *Sender) sendDue(ctx context.Context) (next time.Time, held bool, err er
 		}
 	}
 	wg.Wait()
-	if len(msgs) == dueBatch && !held {
+	if len(msgs) == limit && !held {
 		// more may be due: look again at once (but not while the batch
 		// waits for the pace, or the sender would spin until it may go)
 		next = now
 	}
+	s.adjustDueLimit(len(msgs) == limit && held)
 	return next, held, nil
+}
+
+// dueLimit is how many due messages a pass reads. It grows while a full
+// batch is held back by some chat's pace — one flooded group must not
+// hide every other chat's messages behind its backlog — and shrinks back
+// when the backlog is gone.
+func (s *Sender) dueLimit() int {
+	s.limitMu.Lock()
+	defer s.limitMu.Unlock()
+	if s.limit == 0 {
+		s.limit = dueBatch
+	}
+	return s.limit
+}
+
+func (s *Sender) adjustDueLimit(fullAndHeld bool) {
+	s.limitMu.Lock()
+	defer s.limitMu.Unlock()
+	switch {
+	case fullAndHeld:
+		s.limit = min(s.limit*4, maxDueBatch)
+	default:
+		s.limit = dueBatch
+	}
 }
 
 func (s *Sender) gauges(ctx context.Context, now time.Time) {

@@ -484,3 +484,34 @@ func TestSenderLeaseOneReplicaAtATime(t *testing.T) {
 		}
 	})
 }
+
+// TestSenderFloodedGroupDoesNotHideOthers: 600 messages queued for one
+// group wait for its pace (20 a minute); a message for another chat,
+// queued after them, still goes out within seconds.
+func TestSenderFloodedGroupDoesNotHideOthers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, envOptions{workers: 1})
+		e.tg.AddChat(village)
+		other := telegramtest.Chat{ID: -1001000000777, Type: "supergroup", Title: "别村"}
+		e.tg.AddChat(other)
+		for i := range 600 {
+			e.queue(send(village.ID, fmt.Sprint("flood", i), fmt.Sprint("刷屏", i)))
+		}
+		e.run()
+		time.Sleep(5 * time.Second) // virtual: the group's first messages go, the rest wait for its pace
+		e.queue(send(other.ID, "other", "别村的消息"))
+		e.sender.Wake()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := e.tg.WaitFor(ctx, func(calls []telegramtest.Call) bool {
+			for _, c := range calls {
+				if c.Method == "sendMessage" && c.Int64("chat_id") == other.ID {
+					return true
+				}
+			}
+			return false
+		}); err != nil {
+			t.Fatalf("the other chat's message waited behind the flooded group: %v", err)
+		}
+	})
+}
