@@ -48,9 +48,15 @@ func reminderText(lang report.Lang, day report.Date, missing []store.Member, lat
 	for i, m := range missing {
 		names[i] = mention(m)
 	}
+	sepZh, sepEn := "、", ", "
+	if len(missing) > 20 {
+		// a long list one mention a line, so a message too long for
+		// Telegram splits between mentions, never inside one
+		sepZh, sepEn = "\n", "\n"
+	}
 	return lateMark(lang, late) + pick(lang,
-		fmt.Sprintf("⏰ <b>日报提醒</b> %s\n以下网格员还没有报送今天的日报：%s\n今天没有情况的，点下面的按钮即可一键提交（按你今天已报的返乡、发热、婚丧数自动填写）。", day, strings.Join(names, "、")),
-		fmt.Sprintf("⏰ <b>Daily report reminder</b> %s\nNot reported yet today: %s\nNothing to add? Press the button to file your daily report in one tap (filled in from what you reported today).", day, strings.Join(names, ", ")))
+		fmt.Sprintf("⏰ <b>日报提醒</b> %s\n以下网格员还没有报送今天的日报：%s\n今天没有情况的，点下面的按钮即可一键提交（按你今天已报的返乡、发热、婚丧数自动填写）。", day, strings.Join(names, sepZh)),
+		fmt.Sprintf("⏰ <b>Daily report reminder</b> %s\nNot reported yet today: %s\nNothing to add? Press the button to file your daily report in one tap (filled in from what you reported today).", day, strings.Join(names, sepEn)))
 }
 
 func reminderButtons(lang report.Lang, day report.Date) [][]handlers.Button {
