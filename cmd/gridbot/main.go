@@ -1,7 +1,10 @@
 // Command gridbot is the grid-reporting Telegram bot and its tools.
 //
-//	gridbot parse [--now RFC3339] [--tz ZONE] [--sender NAME] [--batch]
-//	gridbot replay [--db DIR] [--operators IDS] [--tz ZONE] FILE|-
+//	gridbot serve                  run the bot
+//	gridbot parse [--batch]        parse a message (or JSON lines) to JSON
+//	gridbot summary [--json]       a day's numbers per village
+//	gridbot replay FILE|-          the bot against a fake Telegram in virtual time
+//	gridbot db verify              check the embedded store's journal
 //
 // main only calls run, which tests call too.
 package main

@@ -46,9 +46,9 @@ import (
 // higher than any it saw.
 //
 // Several replicas may call Due at once and receive the same messages:
-// Due reads, it does not lease. The sender dedupes (an attempt row records
-// what happened), and idempotent outbox keys keep a message from being
-// queued twice.
+// Due reads, it does not lease. The bot's senders take turns by a
+// per-minute lease (a claim) so that only one sends at a time, and
+// idempotent outbox keys keep a message from being queued twice.
 
 // advanceEvery is how often (on the clock Due is given) Due moves the
 // outbox horizon; maxPendingBelow bounds the pending list a horizon keeps.
