@@ -43,7 +43,8 @@ const composition = "composition"
 // Limits of the sender.
 const (
 	dueBatch    = 256
-	maxDueBatch = 16384
+	maxDueBatch = 4096
+	floodChats  = 8 // at most this many chats filling a batch is a flood
 	// maxAge is how long a message that keeps failing on network errors,
 	// 5xx answers or timeouts is retried: a long outage loses nothing that
 	// is still worth saying (backoff holds at maxBackoff meanwhile).
@@ -266,6 +267,7 @@ func (s *Sender) sendDue(ctx context.Context) (next time.Time, held bool, err er
 	}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
+	heldChats := 0
 	slots := make(chan struct{}, s.workers)
 	for _, chat := range order {
 		if ctx.Err() != nil {
@@ -278,6 +280,7 @@ func (s *Sender) sendDue(ctx context.Context) (next time.Time, held bool, err er
 			if t := s.sendChat(ctx, chat, byChat[chat]); !t.IsZero() {
 				mu.Lock()
 				held = true
+				heldChats++
 				if t.Before(next) {
 					next = t
 				}
@@ -296,7 +299,10 @@ func (s *Sender) sendDue(ctx context.Context) (next time.Time, held bool, err er
 		// waits for the pace, or the sender would spin until it may go)
 		next = now
 	}
-	s.adjustDueLimit(len(msgs) == limit && held)
+	// a full batch held by the pace of a few chats may be hiding other
+	// chats' messages behind it (with many chats in it, the pass already
+	// serves many; reading more would only slow every commit down)
+	s.adjustDueLimit(len(msgs) == limit && heldChats == len(order) && len(order) <= floodChats)
 	return next, held, nil
 }
 
