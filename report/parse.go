@@ -256,20 +256,9 @@ func matchTrigger(s, botUsername string) triggerMatch {
 		return triggerMatch{kind: kind, trigger: strings.ToLower(name), body: trimBodyStart(rest), explicit: true}
 	}
 	// the longest trigger word at the start
-	var ends [16]int
-	n := 0
-	for i := range t {
-		if n > tables.maxTriggerRune || n == len(ends)-1 {
-			break
-		}
-		ends[n] = i
-		n++
-	}
-	if n <= tables.maxTriggerRune && n < len(ends) {
-		ends[n] = len(t)
-		n++
-	}
-	for k := n - 1; k >= 1; k-- {
+	var buf [16]int
+	ends := prefixEnds(buf[:0], t, tables.maxTriggerRune)
+	for k := len(ends) - 1; k >= 1; k-- {
 		word := strings.ToLower(t[:ends[k]])
 		kind, ok := tables.triggers[word]
 		if !ok {
@@ -303,6 +292,23 @@ func matchTrigger(s, botUsername string) triggerMatch {
 		return triggerMatch{kind: kind, trigger: word, body: trimBodyStart(rest), explicit: explicit}
 	}
 	return triggerMatch{}
+}
+
+// prefixEnds appends to ends the byte offsets at which the prefixes of s of
+// 0, 1, … maxRunes runes end (fewer when s is shorter): s[:ends[k]] is the
+// prefix of k runes. The longest-match loops over triggers and labels
+// walk them from the longest down.
+func prefixEnds(ends []int, s string, maxRunes int) []int {
+	for i := range s {
+		if len(ends) > maxRunes {
+			return ends
+		}
+		ends = append(ends, i)
+	}
+	if len(ends) <= maxRunes {
+		ends = append(ends, len(s))
+	}
+	return ends
 }
 
 func cutAnyPrefix(s string, prefixes ...string) (string, bool) {
@@ -489,20 +495,9 @@ func (p *parser) labelStart(w string) (labelMatch, bool) {
 	if p.kind == Daily {
 		s = trimToday(s)
 	}
-	var ends [16]int
-	n := 0
-	for i := range s {
-		if n > tables.maxLabelRunes || n == len(ends)-1 {
-			break
-		}
-		ends[n] = i
-		n++
-	}
-	if n <= tables.maxLabelRunes && n < len(ends) {
-		ends[n] = len(s)
-		n++
-	}
-	for k := n - 1; k >= 1; k-- {
+	var buf [16]int
+	ends := prefixEnds(buf[:0], s, tables.maxLabelRunes)
+	for k := len(ends) - 1; k >= 1; k-- {
 		label := strings.ToLower(s[:ends[k]])
 		if !tables.isLabel(label) {
 			continue
