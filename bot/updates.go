@@ -198,16 +198,21 @@ func (p *Processor) enqueue(ctx context.Context, actions []handlers.Action) erro
 		return nil
 	}
 	now := p.now()
-	msgs := make([]store.OutboxMessage, 0, len(actions))
+	var msgs []store.OutboxMessage
 	for _, a := range actions {
+		if a.Queued { // recorded by the handler with what it answers
+			continue
+		}
 		m, err := a.OutboxMessage(now)
 		if err != nil {
 			return err
 		}
 		msgs = append(msgs, m)
 	}
-	if _, err := p.outbox.Commit(ctx, store.Changes{Outbox: msgs}); err != nil {
-		return fmt.Errorf("queue %d actions: %w", len(msgs), err)
+	if len(msgs) > 0 {
+		if _, err := p.outbox.Commit(ctx, store.Changes{Outbox: msgs}); err != nil {
+			return fmt.Errorf("queue %d actions: %w", len(msgs), err)
+		}
 	}
 	p.queued()
 	return nil

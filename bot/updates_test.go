@@ -417,3 +417,31 @@ func TestPanicEndToEnd(t *testing.T) {
 		}
 	})
 }
+
+// TestProcessSkipsActionsTheHandlerQueued: actions a handler recorded in
+// the same durable step as the report are not committed a second time;
+// the others are, and the sender is woken either way.
+func TestProcessSkipsActionsTheHandlerQueued(t *testing.T) {
+	var committed []string
+	woken := 0
+	h := handlerFuncs{message: func(context.Context, handlers.Message) ([]handlers.Action, error) {
+		return []handlers.Action{
+			{Kind: handlers.React, Key: "react", Chat: -1, MessageID: 1, Emoji: "👌", Queued: true},
+			{Kind: handlers.Send, Key: "reply", Chat: -1, Text: "好"},
+		}, nil
+	}}
+	out := outboxFunc(func(_ context.Context, c store.Changes) (store.Result, error) {
+		for _, m := range c.Outbox {
+			committed = append(committed, m.Key)
+		}
+		return store.Result{Claimed: true}, nil
+	})
+	p := NewProcessor(h, out, time.Now, discard(), NewMetrics(), func() { woken++ })
+	u := messageUpdate(1, -1, 1, "零报告")
+	if err := p.Process(context.Background(), &u); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(committed, []string{"reply"}) || woken != 1 {
+		t.Errorf("committed %v, woken %d; want only the unqueued reply, and one wake", committed, woken)
+	}
+}

@@ -127,6 +127,9 @@ type Action struct {
 	CallbackID string     `json:"callback_id,omitempty"`
 	File       *File      `json:"file,omitempty"`
 	NotBefore  time.Time  `json:"-"`
+	// Queued is set on an action the handler already recorded in the
+	// outbox, in the same durable step as what it answers.
+	Queued bool `json:"-"`
 }
 
 // OutboxMessage turns an action into the outbox message that will carry

@@ -110,16 +110,17 @@ func (h *Handler) handleReport(ctx context.Context, m Message) ([]Action, error)
 }
 
 // queue adds the outbox messages of actions to changes, so they are
-// recorded in the same durable step; the caller's queueing of the same
-// actions (same keys) is then a no-op.
+// recorded in the same durable step, and marks the actions Queued: the
+// caller need not queue them again.
 func (h *Handler) queue(changes *store.Changes, actions []Action) error {
 	now := h.now()
-	for _, a := range actions {
-		m, err := a.OutboxMessage(now)
+	for i := range actions {
+		m, err := actions[i].OutboxMessage(now)
 		if err != nil {
 			return fmt.Errorf("handlers: %w", err)
 		}
 		changes.Outbox = append(changes.Outbox, m)
+		actions[i].Queued = true
 	}
 	return nil
 }
