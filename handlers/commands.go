@@ -56,7 +56,7 @@ func (h *Handler) today(ctx context.Context, c *call) ([]Action, error) {
 	}
 	day := report.DateOf(h.now().In(h.location(settings)))
 	if c.binding.Role == store.RoleCommand {
-		all, err := tally.AllVillages(ctx, h.store, day, h.observationOf(ctx))
+		all, err := tally.AllVillages(ctx, h.store, day, h.ObservationDays(ctx))
 		if err != nil {
 			return nil, fmt.Errorf("handlers: today: %w", err)
 		}
@@ -69,9 +69,10 @@ func (h *Handler) today(ctx context.Context, c *call) ([]Action, error) {
 	return replyHTML(c, tally.RenderVillage(v, c.lang, pickLang(c.lang, "今日统计", "today"), tally.Brief, observationDays(settings))), nil
 }
 
-// observationOf returns each chat's observation period, read from its
-// settings.
-func (h *Handler) observationOf(ctx context.Context) tally.ObservationDays {
+// ObservationDays returns each chat's home observation period, read from
+// its settings: what tally.AllVillages needs for the roll-up, /today in the
+// command group and `gridbot summary`.
+func (h *Handler) ObservationDays(ctx context.Context) tally.ObservationDays {
 	return func(chat int64) int {
 		settings, err := h.store.Settings(ctx, chat)
 		if err != nil {

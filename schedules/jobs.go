@@ -84,14 +84,7 @@ func (s *Scheduler) summary(ctx context.Context, b store.Binding, e handlers.Cha
 }
 
 func (s *Scheduler) rollup(ctx context.Context, b store.Binding, e handlers.ChatSettings, day report.Date, late bool, key string) ([]handlers.Action, error) {
-	observation := func(chat int64) int {
-		stored, err := s.store.Settings(ctx, chat)
-		if err != nil {
-			return tally.DefaultObservationDays
-		}
-		return s.settings.Effective(stored).Observation
-	}
-	all, err := tally.AllVillages(ctx, s.store, day, observation)
+	all, err := tally.AllVillages(ctx, s.store, day, s.settings.ObservationDays(ctx))
 	if err != nil {
 		return nil, err
 	}

@@ -62,6 +62,7 @@ type Store interface {
 // implements it (Effective).
 type Settings interface {
 	Effective(map[string]string) handlers.ChatSettings
+	ObservationDays(ctx context.Context) tally.ObservationDays
 }
 
 // Scheduler runs the jobs.

@@ -208,13 +208,7 @@ func BenchmarkRollup300(b *testing.B) {
 	}
 	defer st.Close()
 	h := handlers.New(handlers.Config{Location: dayDate.Location()}, st, nil, time.Now, nil)
-	observation := func(chat int64) int {
-		stored, err := st.Settings(ctx, chat)
-		if err != nil {
-			return tally.DefaultObservationDays
-		}
-		return h.Effective(stored).Observation
-	}
+	observation := h.ObservationDays(ctx)
 	day := report.DateOf(dayDate)
 	var text string
 	for b.Loop() {

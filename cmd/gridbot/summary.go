@@ -46,14 +46,7 @@ func runSummary(ctx context.Context, args []string, getenv func(string) string, 
 	}
 	defer st.Close()
 	h := handlers.New(handlers.Config{Location: cfg.Location}, st, nil, time.Now, nil)
-	observation := func(chat int64) int {
-		stored, err := st.Settings(ctx, chat)
-		if err != nil {
-			return tally.DefaultObservationDays
-		}
-		return h.Effective(stored).Observation
-	}
-	all, err := tally.AllVillages(ctx, st, day, observation)
+	all, err := tally.AllVillages(ctx, st, day, h.ObservationDays(ctx))
 	if err != nil {
 		return fmt.Errorf("summary: %w", err)
 	}
