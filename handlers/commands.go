@@ -60,13 +60,13 @@ func (h *Handler) today(ctx context.Context, c *call) ([]Action, error) {
 		if err != nil {
 			return nil, fmt.Errorf("handlers: today: %w", err)
 		}
-		return replyHTML(c, tally.RenderRollup(all, c.lang, pickLang(c.lang, "今日各村汇总", "Today, every village"))), nil
+		return replyHTML(c, tally.RenderRollup(all, c.lang, c.lang.Pick("今日各村汇总", "Today, every village"))), nil
 	}
 	v, err := tally.OneVillage(ctx, h.store, c.m.Chat.ID, day, observationDays(settings))
 	if err != nil {
 		return nil, fmt.Errorf("handlers: today: %w", err)
 	}
-	return replyHTML(c, tally.RenderVillage(v, c.lang, pickLang(c.lang, "今日统计", "today"), tally.Brief, observationDays(settings))), nil
+	return replyHTML(c, tally.RenderVillage(v, c.lang, c.lang.Pick("今日统计", "today"), tally.Brief, observationDays(settings))), nil
 }
 
 // ObservationDays returns each chat's home observation period, read from
@@ -142,12 +142,6 @@ func (h *Handler) observation(ctx context.Context, c *call) ([]Action, error) {
 	return replyHTML(c, tally.RenderObservation(v.Observed, days, c.lang)), nil
 }
 
-func pickLang(lang report.Lang, zh, en string) string {
-	if lang == report.En {
-		return en
-	}
-	return zh
-}
 
 func (h *Handler) join(ctx context.Context, c *call) ([]Action, error) {
 	roster, err := h.store.Roster(ctx, c.m.Chat.ID)

@@ -40,6 +40,14 @@ var nouns = map[string][2]string{
 	"origin": {"来源地", "origin"},
 }
 
+// Pick returns the Chinese or the English of a text, by the language.
+func (l Lang) Pick(zh, en string) string {
+	if l == En {
+		return en
+	}
+	return zh
+}
+
 // Label returns the label the bot writes for a field in a language.
 func Label(field string, lang Lang) string {
 	f, ok := tables.fieldByName[field]

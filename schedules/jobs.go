@@ -13,19 +13,12 @@ import (
 	"gridbot/tally"
 )
 
-func pick(lang report.Lang, zh, en string) string {
-	if lang == report.En {
-		return en
-	}
-	return zh
-}
-
 // lateMark heads a post that comes later than its time.
 func lateMark(lang report.Lang, late bool) string {
 	if !late {
 		return ""
 	}
-	return pick(lang, "（补发）", "(late) ")
+	return lang.Pick("（补发）", "(late) ")
 }
 
 // post is a job's message to its chat.
@@ -54,13 +47,13 @@ func reminderText(lang report.Lang, day report.Date, missing []store.Member, lat
 		// Telegram splits between mentions, never inside one
 		sepZh, sepEn = "\n", "\n"
 	}
-	return lateMark(lang, late) + pick(lang,
+	return lateMark(lang, late) + lang.Pick(
 		fmt.Sprintf("⏰ <b>日报提醒</b> %s\n以下网格员还没有报送今天的日报：%s\n今天没有情况的，点下面的按钮即可一键提交（按你今天已报的返乡、发热、婚丧数自动填写）。", day, strings.Join(names, sepZh)),
 		fmt.Sprintf("⏰ <b>Daily report reminder</b> %s\nNot reported yet today: %s\nNothing to add? Press the button to file your daily report in one tap (filled in from what you reported today).", day, strings.Join(names, sepEn)))
 }
 
 func reminderButtons(lang report.Lang, day report.Date) [][]handlers.Button {
-	return [][]handlers.Button{{{Text: pick(lang, "确认提交日报", "File my daily report"), Data: ReminderButton + ":" + strconv.Itoa(day.Int())}}}
+	return [][]handlers.Button{{{Text: lang.Pick("确认提交日报", "File my daily report"), Data: ReminderButton + ":" + strconv.Itoa(day.Int())}}}
 }
 
 func (s *Scheduler) reminder(ctx context.Context, b store.Binding, e handlers.ChatSettings, day report.Date, late bool, key string) ([]handlers.Action, error) {
@@ -79,7 +72,7 @@ func (s *Scheduler) summary(ctx context.Context, b store.Binding, e handlers.Cha
 	if err != nil {
 		return nil, err
 	}
-	text := lateMark(e.Lang, late) + tally.RenderVillage(v, e.Lang, pick(e.Lang, "每日汇总", "daily summary"), tally.Lists, e.Observation)
+	text := lateMark(e.Lang, late) + tally.RenderVillage(v, e.Lang, e.Lang.Pick("每日汇总", "daily summary"), tally.Lists, e.Observation)
 	return []handlers.Action{post(key, b.Chat, text, nil)}, nil
 }
 
@@ -88,7 +81,7 @@ func (s *Scheduler) rollup(ctx context.Context, b store.Binding, e handlers.Chat
 	if err != nil {
 		return nil, err
 	}
-	text := lateMark(e.Lang, late) + tally.RenderRollup(all, e.Lang, pick(e.Lang, "各村汇总", "Every village"))
+	text := lateMark(e.Lang, late) + tally.RenderRollup(all, e.Lang, e.Lang.Pick("各村汇总", "Every village"))
 	return []handlers.Action{post(key, b.Chat, text, nil)}, nil
 }
 
@@ -127,26 +120,26 @@ func (s *Scheduler) followUp(ctx context.Context, b store.Binding, e handlers.Ch
 	}
 	lang := e.Lang
 	var t strings.Builder
-	t.WriteString(lateMark(lang, late) + pick(lang, "🔔 <b>今日提示</b> ", "🔔 <b>Today</b> ") + day.String())
+	t.WriteString(lateMark(lang, late) + lang.Pick("🔔 <b>今日提示</b> ", "🔔 <b>Today</b> ") + day.String())
 	if len(ending) > 0 {
-		t.WriteString("\n🏠 " + pick(lang, "今天解除居家观察：", "home observation ends today: "))
+		t.WriteString("\n🏠 " + lang.Pick("今天解除居家观察：", "home observation ends today: "))
 		t.WriteString(joinEscaped(lang, ending, func(r store.Revision) string {
-			return r.Fields["name"] + pick(lang, "（", " (") + r.Fields["address"] + pick(lang, "）", ")")
+			return r.Fields["name"] + lang.Pick("（", " (") + r.Fields["address"] + lang.Pick("）", ")")
 		}))
 	}
 	if len(gatherings) > 0 {
-		t.WriteString("\n🎎 " + pick(lang, "今天办事的婚丧：", "gatherings today: "))
+		t.WriteString("\n🎎 " + lang.Pick("今天办事的婚丧：", "gatherings today: "))
 		t.WriteString(joinEscaped(lang, gatherings, func(r store.Revision) string {
-			return report.DisplayValue("type", r.Fields["type"], lang, false) + " " + r.Fields["host"] + " " + r.Fields["address"] + " " + r.Fields["guests"] + pick(lang, "人", " guests")
+			return report.DisplayValue("type", r.Fields["type"], lang, false) + " " + r.Fields["host"] + " " + r.Fields["address"] + " " + r.Fields["guests"] + lang.Pick("人", " guests")
 		}))
-		t.WriteString(pick(lang, "。请提醒从简、不聚集。", ". Remind them to keep it small."))
+		t.WriteString(lang.Pick("。请提醒从简、不聚集。", ". Remind them to keep it small."))
 	}
 	if len(open) > 0 {
-		t.WriteString("\n🌡 " + pick(lang, "昨天的发热病例尚未回访：", "yesterday's fever cases not yet followed up: "))
+		t.WriteString("\n🌡 " + lang.Pick("昨天的发热病例尚未回访：", "yesterday's fever cases not yet followed up: "))
 		t.WriteString(joinEscaped(lang, open, func(r store.Revision) string {
 			return r.Fields["name"] + " " + report.DisplayValue("temperature", r.Fields["temperature"], lang, false)
 		}))
-		t.WriteString(pick(lang, "。回访后请再报一次体温。", ". Please report their temperature again after the visit."))
+		t.WriteString(lang.Pick("。回访后请再报一次体温。", ". Please report their temperature again after the visit."))
 	}
 	return []handlers.Action{post(key, b.Chat, t.String(), nil)}, nil
 }
@@ -156,7 +149,7 @@ func joinEscaped(lang report.Lang, rs []store.Revision, f func(store.Revision) s
 	for i, r := range rs {
 		parts[i] = html.EscapeString(report.MaskText(f(r)))
 	}
-	return strings.Join(parts, pick(lang, "、", "; "))
+	return strings.Join(parts, lang.Pick("、", "; "))
 }
 
 // syntheticMessage is the message id under which a daily report filed with
@@ -180,13 +173,13 @@ func (s *Scheduler) Press(ctx context.Context, p handlers.Press, answer handlers
 	if b, ok, err := s.binding(ctx, p.Chat.ID); err != nil {
 		return nil, err
 	} else if !ok || b.Role != store.RoleVillage {
-		answer.Text = pick(lang, "这个按钮已失效：本群不再是村群。", "This button is no longer active: this is not a village group any more.")
+		answer.Text = lang.Pick("这个按钮已失效：本群不再是村群。", "This button is no longer active: this is not a village group any more.")
 		return []handlers.Action{answer}, nil
 	}
 	today := report.DateOf(p.At.In(e.Location))
 	_, dayText, _ := strings.Cut(p.Data, ":")
 	if n, err := strconv.Atoi(dayText); err != nil || report.DateFromInt(n) != today {
-		answer.Text = pick(lang, "这是以前的提醒，已失效。", "This reminder is from an earlier day.")
+		answer.Text = lang.Pick("这是以前的提醒，已失效。", "This reminder is from an earlier day.")
 		return []handlers.Action{answer}, nil
 	}
 	v, err := tally.OneVillage(ctx, s.store, p.Chat.ID, today, e.Observation)
@@ -202,9 +195,9 @@ func (s *Scheduler) Press(ctx context.Context, p handlers.Press, answer handlers
 		for _, m := range v.Reported {
 			reported = reported || m.UserID == p.From.ID
 		}
-		answer.Text = pick(lang, "你不在日报名单中，无需报送。", "You are not on the daily roster: nothing to file.")
+		answer.Text = lang.Pick("你不在日报名单中，无需报送。", "You are not on the daily roster: nothing to file.")
 		if reported {
-			answer.Text = pick(lang, "你今天已经报过日报了，谢谢！", "You have already filed today's daily report. Thanks!")
+			answer.Text = lang.Pick("你今天已经报过日报了，谢谢！", "You have already filed today's daily report. Thanks!")
 		}
 		return []handlers.Action{answer}, nil
 	}
@@ -223,7 +216,7 @@ func (s *Scheduler) Press(ctx context.Context, p handlers.Press, answer handlers
 	if _, err := s.store.Commit(ctx, store.Changes{Revision: &rev}); err != nil {
 		return nil, fmt.Errorf("schedules: press: %w", err)
 	}
-	answer.Text = pick(lang,
+	answer.Text = lang.Pick(
 		fmt.Sprintf("已提交今天的日报：返乡%d 发热%d 婚丧%d。", counts[report.Arrival], counts[report.Fever], counts[report.Gathering]),
 		fmt.Sprintf("Daily report filed: arrivals %d, fevers %d, gatherings %d.", counts[report.Arrival], counts[report.Fever], counts[report.Gathering]))
 	var still []store.Member
@@ -234,7 +227,7 @@ func (s *Scheduler) Press(ctx context.Context, p handlers.Press, answer handlers
 	}
 	edit := handlers.Action{Kind: handlers.Edit, Key: fmt.Sprintf("reminder-edit:%d:%d:%d", p.Chat.ID, p.MessageID, p.From.ID), Chat: p.Chat.ID, MessageID: p.MessageID}
 	if len(still) == 0 {
-		edit.Text = pick(lang, "✅ <b>今天的日报已全部报送</b> ", "✅ <b>Every daily report is in</b> ") + today.String()
+		edit.Text = lang.Pick("✅ <b>今天的日报已全部报送</b> ", "✅ <b>Every daily report is in</b> ") + today.String()
 	} else {
 		edit.Text = reminderText(lang, today, still, false)
 		edit.Buttons = reminderButtons(lang, today)

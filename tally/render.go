@@ -24,13 +24,6 @@ const (
 	Lists
 )
 
-func pick(lang report.Lang, zh, en string) string {
-	if lang == report.En {
-		return en
-	}
-	return zh
-}
-
 // esc escapes user text for HTML and masks anything in it that looks like
 // a phone or ID number: everything rendered here is posted to a group.
 func esc(s string) string { return html.EscapeString(report.MaskText(s)) }
@@ -41,7 +34,7 @@ func names(ms []store.Member, lang report.Lang) string {
 	for i, m := range ms {
 		out[i] = esc(m.Name)
 	}
-	return strings.Join(out, pick(lang, "、", ", "))
+	return strings.Join(out, lang.Pick("、", ", "))
 }
 
 // RenderVillage renders a village's day. title heads it (e.g. 今日统计 or
@@ -50,24 +43,24 @@ func RenderVillage(v Village, lang report.Lang, title string, detail Detail, obs
 	var b strings.Builder
 	fmt.Fprintf(&b, "📊 <b>%s</b> %s %s", esc(v.Name), esc(title), v.Day)
 	c := v.Counts
-	b.WriteString("\n" + pick(lang,
+	b.WriteString("\n" + lang.Pick(
 		fmt.Sprintf("返乡 %d｜发热 %d｜婚丧 %d｜租户 %d", c.Arrivals, c.Fevers, c.Gatherings, c.Tenants),
 		fmt.Sprintf("arrivals %d | fevers %d | gatherings %d | tenants %d", c.Arrivals, c.Fevers, c.Gatherings, c.Tenants)))
 	if detail == Lists {
-		writeList(&b, lang, "🧳", pick(lang, "返乡", "Arrivals"), v.Of(report.Arrival), func(r store.Revision) string {
+		writeList(&b, lang, "🧳", lang.Pick("返乡", "Arrivals"), v.Of(report.Arrival), func(r store.Revision) string {
 			return fmt.Sprintf("%s %s→%s %s %s", r.Fields["name"], r.Fields["origin"], r.Fields["address"], r.Fields["arrived_on"], report.MaskPhone(r.Fields["phone"]))
 		})
-		writeList(&b, lang, "🌡", pick(lang, "发热", "Fevers"), fevers(v), func(r store.Revision) string {
+		writeList(&b, lang, "🌡", lang.Pick("发热", "Fevers"), fevers(v), func(r store.Revision) string {
 			return fmt.Sprintf("%s %s %s %s", r.Fields["name"], report.DisplayValue("temperature", r.Fields["temperature"], lang, false), r.Fields["address"], r.Fields["action"])
 		})
-		writeList(&b, lang, "🎎", pick(lang, "婚丧", "Gatherings"), v.Of(report.Gathering), func(r store.Revision) string {
+		writeList(&b, lang, "🎎", lang.Pick("婚丧", "Gatherings"), v.Of(report.Gathering), func(r store.Revision) string {
 			return gatheringLine(r, lang)
 		})
-		writeList(&b, lang, "🏘", pick(lang, "租户", "Tenants"), v.Of(report.Tenant), func(r store.Revision) string {
+		writeList(&b, lang, "🏘", lang.Pick("租户", "Tenants"), v.Of(report.Tenant), func(r store.Revision) string {
 			return fmt.Sprintf("%s %s %s %s", r.Fields["name"], r.Fields["address"], report.MaskPhone(r.Fields["phone"]), r.Fields["pass"])
 		})
 	}
-	fmt.Fprintf(&b, "\n🏠 %s", pick(lang, fmt.Sprintf("居家观察 %d 人", c.UnderObservation), fmt.Sprintf("under home observation: %d", c.UnderObservation)))
+	fmt.Fprintf(&b, "\n🏠 %s", lang.Pick(fmt.Sprintf("居家观察 %d 人", c.UnderObservation), fmt.Sprintf("under home observation: %d", c.UnderObservation)))
 	if detail == Lists {
 		var ending []string
 		tomorrow := v.Day.AddDays(1)
@@ -77,26 +70,26 @@ func RenderVillage(v Village, lang report.Lang, title string, detail Detail, obs
 			}
 		}
 		if len(ending) > 0 {
-			b.WriteString(pick(lang, "，明天解除：", "; ending tomorrow: ") + strings.Join(ending, pick(lang, "、", ", ")))
+			b.WriteString(lang.Pick("，明天解除：", "; ending tomorrow: ") + strings.Join(ending, lang.Pick("、", ", ")))
 		}
 	}
 	// everyone who sent a daily report is on the roster (sending one joins)
 	expected := len(v.Missing) + c.DailyReports
-	fmt.Fprintf(&b, "\n📝 %s", pick(lang, fmt.Sprintf("日报 %d/%d 已报", c.DailyReports, expected), fmt.Sprintf("daily reports: %d of %d", c.DailyReports, expected)))
+	fmt.Fprintf(&b, "\n📝 %s", lang.Pick(fmt.Sprintf("日报 %d/%d 已报", c.DailyReports, expected), fmt.Sprintf("daily reports: %d of %d", c.DailyReports, expected)))
 	if len(v.Missing) > 0 {
-		b.WriteString(pick(lang, "；未报：", "; missing: ") + names(v.Missing, lang))
+		b.WriteString(lang.Pick("；未报：", "; missing: ") + names(v.Missing, lang))
 	}
 	return b.String()
 }
 
 func gatheringLine(r store.Revision, lang report.Lang) string {
 	line := fmt.Sprintf("%s %s %s %s %s", report.DisplayValue("type", r.Fields["type"], lang, false), r.Fields["host"], r.Fields["date"], r.Fields["address"],
-		pick(lang, r.Fields["guests"]+"人", r.Fields["guests"]+" guests"))
+		lang.Pick(r.Fields["guests"]+"人", r.Fields["guests"]+" guests"))
 	if t := r.Fields["tables"]; t != "" {
-		line += pick(lang, " "+t+"桌", " "+t+" tables")
+		line += lang.Pick(" "+t+"桌", " "+t+" tables")
 	}
 	if AboveThreshold(r) {
-		line += pick(lang, " ⚠️须审批", " ⚠️ needs approval")
+		line += lang.Pick(" ⚠️须审批", " ⚠️ needs approval")
 	}
 	return line
 }
@@ -131,7 +124,7 @@ func RenderRollup(d Day, lang report.Lang, title string) string {
 			mark = "❌"
 			missing = append(missing, esc(v.Name))
 		}
-		b.WriteString("\n" + esc(v.Name) + pick(lang,
+		b.WriteString("\n" + esc(v.Name) + lang.Pick(
 			fmt.Sprintf("：日报%s 返乡%d 发热%d 婚丧%d 租户%d 观察%d", mark, c.Arrivals, c.Fevers, c.Gatherings, c.Tenants, c.UnderObservation),
 			fmt.Sprintf(": daily %s arrivals %d fevers %d gatherings %d tenants %d observed %d", mark, c.Arrivals, c.Fevers, c.Gatherings, c.Tenants, c.UnderObservation)))
 		for _, r := range fevers(v) {
@@ -145,17 +138,17 @@ func RenderRollup(d Day, lang report.Lang, title string) string {
 	}
 	t := d.Totals
 	reported := len(d.Villages) - len(missing)
-	b.WriteString("\n" + pick(lang,
+	b.WriteString("\n" + lang.Pick(
 		fmt.Sprintf("<b>合计</b>：返乡%d 发热%d 婚丧%d 租户%d 观察%d；日报 %d/%d 村已报", t.Arrivals, t.Fevers, t.Gatherings, t.Tenants, t.UnderObservation, reported, len(d.Villages)),
 		fmt.Sprintf("<b>Total</b>: arrivals %d fevers %d gatherings %d tenants %d observed %d; daily reports from %d of %d villages", t.Arrivals, t.Fevers, t.Gatherings, t.Tenants, t.UnderObservation, reported, len(d.Villages))))
 	if len(feverCases) > 0 {
-		b.WriteString("\n🌡 " + pick(lang, "发热：", "Fevers: ") + capped(lang, feverCases))
+		b.WriteString("\n🌡 " + lang.Pick("发热：", "Fevers: ") + capped(lang, feverCases))
 	}
 	if len(gatherings) > 0 {
-		b.WriteString("\n🎎 " + pick(lang, "超过50人或5桌的婚丧：", "Gatherings above 50 people or 5 tables: ") + capped(lang, gatherings))
+		b.WriteString("\n🎎 " + lang.Pick("超过50人或5桌的婚丧：", "Gatherings above 50 people or 5 tables: ") + capped(lang, gatherings))
 	}
 	if len(missing) > 0 {
-		b.WriteString("\n❗ " + pick(lang, "未报日报的村：", "Villages without a daily report: ") + strings.Join(missing, pick(lang, "、", ", ")))
+		b.WriteString("\n❗ " + lang.Pick("未报日报的村：", "Villages without a daily report: ") + strings.Join(missing, lang.Pick("、", ", ")))
 	}
 	return b.String()
 }
@@ -168,10 +161,10 @@ const rollupListMax = 30
 func capped(lang report.Lang, items []string) string {
 	more := len(items) - rollupListMax
 	if more <= 0 {
-		return strings.Join(items, pick(lang, "；", "; "))
+		return strings.Join(items, lang.Pick("；", "; "))
 	}
-	return strings.Join(items[:rollupListMax], pick(lang, "；", "; ")) +
-		pick(lang, fmt.Sprintf("；……另有 %d 起，见各村汇总", more), fmt.Sprintf("; … and %d more in the villages' summaries", more))
+	return strings.Join(items[:rollupListMax], lang.Pick("；", "; ")) +
+		lang.Pick(fmt.Sprintf("；……另有 %d 起，见各村汇总", more), fmt.Sprintf("; … and %d more in the villages' summaries", more))
 }
 
 // fevers are a village's fever cases: fever reports at or above 37.3 °C.
@@ -189,15 +182,15 @@ func fevers(v Village) []store.Revision {
 // their observation ends.
 func RenderObservation(observed []store.Revision, days int, lang report.Lang) string {
 	if len(observed) == 0 {
-		return pick(lang, "目前没有居家观察人员。", "Nobody is under home observation now.")
+		return lang.Pick("目前没有居家观察人员。", "Nobody is under home observation now.")
 	}
 	sorted := append([]store.Revision(nil), observed...)
 	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].EventDay().Compare(sorted[j].EventDay()) < 0 })
 	var b strings.Builder
-	b.WriteString(pick(lang, fmt.Sprintf("🏠 居家观察 %d 人（%d 天）：", len(sorted), days), fmt.Sprintf("🏠 %d under home observation (%d days):", len(sorted), days)))
+	b.WriteString(lang.Pick(fmt.Sprintf("🏠 居家观察 %d 人（%d 天）：", len(sorted), days), fmt.Sprintf("🏠 %d under home observation (%d days):", len(sorted), days)))
 	for _, r := range sorted {
 		arrived := r.EventDay()
-		line := pick(lang,
+		line := lang.Pick(
 			fmt.Sprintf("%s（%s）%s 返回，观察至 %s", r.Fields["name"], r.Fields["address"], arrived, arrived.AddDays(days-1)),
 			fmt.Sprintf("%s (%s) arrived %s, until %s", r.Fields["name"], r.Fields["address"], arrived, arrived.AddDays(days-1)))
 		b.WriteString("\n• " + esc(line))
