@@ -142,7 +142,6 @@ func (h *Handler) observation(ctx context.Context, c *call) ([]Action, error) {
 	return replyHTML(c, tally.RenderObservation(v.Observed, days, c.lang)), nil
 }
 
-
 func (h *Handler) join(ctx context.Context, c *call) ([]Action, error) {
 	roster, err := h.store.Roster(ctx, c.m.Chat.ID)
 	if err != nil {
