@@ -55,6 +55,7 @@ type Store interface {
 	Commit(ctx context.Context, c store.Changes) (store.Result, error)
 	Settings(ctx context.Context, chat int64) (map[string]string, error)
 	Claimed(ctx context.Context, key string) (bool, error)
+	Binding(ctx context.Context, chat int64) (store.Binding, bool, error)
 	Roster(ctx context.Context, chat int64) ([]store.Member, error)
 }
 
@@ -304,14 +305,7 @@ func (s *Scheduler) Sweep(ctx context.Context, now time.Time) error {
 		if since := e.Since[string(p.Job)]; since.After(at) && !since.After(now) {
 			continue // the time was moved to one already past today: from tomorrow
 		}
-		claimed, err := s.store.Claimed(ctx, claimKey(p.Job, claimChat(p.Chat, stored), day))
-		if err != nil {
-			return fmt.Errorf("schedules: claimed: %w", err)
-		}
-		if claimed {
-			continue
-		}
-		if err := s.run(ctx, p.Chat, p.Job, day, now, now.Sub(at) > lateAfter); err != nil {
+		if err := s.run(ctx, p.Chat, p.Job, day, now, now.Sub(at) > lateAfter, stored); err != nil {
 			s.log.Error("job failed", "job", p.Job, "chat", p.Chat, "err", err)
 		}
 	}
@@ -325,7 +319,7 @@ func (s *Scheduler) Fire(ctx context.Context, chat int64, job Job, now time.Time
 		return fmt.Errorf("schedules: settings: %w", err)
 	}
 	day := report.DateOf(now.In(s.settings.Effective(stored).Location))
-	return s.run(ctx, chat, job, day, now, false)
+	return s.run(ctx, chat, job, day, now, false, stored)
 }
 
 // claimKey makes a job's post unique per chat and local day. chat is the
@@ -351,12 +345,9 @@ func claimChat(chat int64, stored map[string]string) int64 {
 }
 
 // run composes a job's post and queues it under the job's claim, in one
-// durable step. A job with nothing to say still takes its claim.
-func (s *Scheduler) run(ctx context.Context, chat int64, job Job, day report.Date, now time.Time, late bool) error {
-	stored, err := s.store.Settings(ctx, chat)
-	if err != nil {
-		return fmt.Errorf("schedules: settings: %w", err)
-	}
+// durable step. A job with nothing to say still takes its claim. stored
+// are the chat's settings, as the caller read them.
+func (s *Scheduler) run(ctx context.Context, chat int64, job Job, day report.Date, now time.Time, late bool, stored map[string]string) error {
 	key := claimKey(job, claimChat(chat, stored), day)
 	if claimed, err := s.store.Claimed(ctx, key); err != nil || claimed {
 		return err
@@ -404,19 +395,11 @@ func (s *Scheduler) run(ctx context.Context, chat int64, job Job, day report.Dat
 	return nil
 }
 
+// binding returns a chat's binding, under its current id.
 func (s *Scheduler) binding(ctx context.Context, chat int64) (store.Binding, bool, error) {
-	chat, err := s.store.CurrentChat(ctx, chat) // bindings are listed under a chat's current id
+	b, ok, err := s.store.Binding(ctx, chat)
 	if err != nil {
-		return store.Binding{}, false, fmt.Errorf("schedules: current chat: %w", err)
+		return store.Binding{}, false, fmt.Errorf("schedules: binding: %w", err)
 	}
-	all, err := s.store.Bindings(ctx)
-	if err != nil {
-		return store.Binding{}, false, fmt.Errorf("schedules: bindings: %w", err)
-	}
-	for _, b := range all {
-		if b.Chat == chat {
-			return b, true, nil
-		}
-	}
-	return store.Binding{}, false, nil
+	return b, ok, nil
 }
