@@ -3,15 +3,33 @@ package bot
 import (
 	"sync"
 	"time"
+
+	"gridbot/handlers"
 )
 
-// Telegram's limits, kept with a margin: a message a second per chat,
-// 20 a minute into one group, 30 a second overall.
+// Telegram's limits are about 30 calls a second overall, 20 a minute into
+// one group and one a second into one chat. The pacer keeps below them by
+// a margin: it times a call when it reserves it, but Telegram counts it
+// when it arrives, and the time in between varies (the network, the
+// scheduler, a busy machine). 25 a second leaves 200 ms of that jitter,
+// 19 a minute 3 s, before the arrivals could reach the limits.
 const (
 	perChatGap       = time.Second
-	perGroupMinute   = 20
-	overallPerSecond = 30
+	perGroupMinute   = 19
+	overallPerSecond = 25
 )
+
+// Which calls count where. Telegram applies its limits to what the bot
+// does in a chat, not only to new messages: sendMessage, sendDocument,
+// editMessageText and setMessageReaction all show in the chat and all
+// count against the chat's pace (one a second, 19 a minute in a group).
+// answerCallbackQuery shows only to the user who pressed, and must come
+// within seconds or their button keeps spinning: it counts against the
+// overall limit only. Every call counts against the overall limit.
+
+// inChat reports whether an action's call shows in its chat and so counts
+// against the chat's pace.
+func inChat(kind handlers.ActionKind) bool { return kind != handlers.Answer }
 
 // window remembers the times of the last n events, to allow at most n in
 // any span of length d.
@@ -32,6 +50,7 @@ func (w *window) next(now time.Time) time.Time {
 	return now
 }
 
+// add records an event at t, which is no earlier than any recorded.
 func (w *window) add(t time.Time) {
 	if len(w.times) == w.n {
 		w.times = append(w.times[:0], w.times[1:]...)
@@ -44,6 +63,7 @@ type pacer struct {
 	mu      sync.Mutex
 	overall window
 	chats   map[int64]*chatPace
+	latest  time.Time // the latest call reserved: reservations never go back in time
 }
 
 type chatPace struct {
@@ -65,62 +85,61 @@ func (p *pacer) chat(id int64) *chatPace {
 	return c
 }
 
-// earliest returns when a call to chat may be made; message says whether
-// it posts a new message (which the per-chat limits count) rather than an
-// edit, a reaction or an answer.
-func (p *pacer) earliest(chat int64, message bool, now time.Time) time.Time {
+// earliest returns when a call to chat may be made; visible says whether
+// it shows in the chat (see inChat), which the per-chat limits count.
+func (p *pacer) earliest(chat int64, visible bool, now time.Time) time.Time {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.earliestLocked(chat, message, now)
+	return p.earliestLocked(chat, visible, p.clamp(now))
 }
 
 // take reserves a call to chat at now and returns now if the limits allow
 // it; otherwise it reserves nothing and returns when they will. Checking
 // and reserving in one step keeps the sender's concurrent workers within
 // the overall limit.
-func (p *pacer) take(chat int64, message bool, now time.Time) time.Time {
+func (p *pacer) take(chat int64, visible bool, now time.Time) time.Time {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if t := p.earliestLocked(chat, message, now); t.After(now) {
+	now = p.clamp(now)
+	if t := p.earliestLocked(chat, visible, now); t.After(now) {
 		return t
 	}
-	p.recordLocked(chat, message, now)
+	p.latest = now
+	p.overall.add(now)
+	if visible {
+		c := p.chat(chat)
+		c.last = now
+		c.minute.add(now)
+	}
 	return now
 }
 
-func (p *pacer) earliestLocked(chat int64, message bool, now time.Time) time.Time {
+// clamp keeps the windows in order: workers read the clock before they
+// take the lock, and one that read it earlier may come second.
+func (p *pacer) clamp(now time.Time) time.Time {
+	if now.Before(p.latest) {
+		return p.latest
+	}
+	return now
+}
+
+func (p *pacer) earliestLocked(chat int64, visible bool, now time.Time) time.Time {
 	t := p.overall.next(now)
 	c := p.chat(chat)
 	if c.blocked.After(t) {
 		t = c.blocked
 	}
-	if message {
+	if visible {
 		if gap := c.last.Add(perChatGap); gap.After(t) {
 			t = gap
 		}
-		if chat < 0 { // groups: 20 a minute
+		if chat < 0 { // groups: a limit a minute
 			if m := c.minute.next(now); m.After(t) {
 				t = m
 			}
 		}
 	}
 	return t
-}
-
-// record notes a call made at now.
-func (p *pacer) record(chat int64, message bool, now time.Time) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.recordLocked(chat, message, now)
-}
-
-func (p *pacer) recordLocked(chat int64, message bool, now time.Time) {
-	p.overall.add(now)
-	if message {
-		c := p.chat(chat)
-		c.last = now
-		c.minute.add(now)
-	}
 }
 
 // block holds every call to chat until t (Telegram's retry_after).

@@ -108,7 +108,7 @@ func (s *Sender) sendReceipts(ctx context.Context, chat, dest int64, ms []store.
 	text := strings.Join(texts, "\n\n")
 	params := &tg.SendMessageParams{Text: clip(text), ParseMode: models.ParseModeHTML,
 		ReplyParameters: &models.ReplyParameters{MessageID: int(parts[0].a.ReplyTo), AllowSendingWithoutReply: true}}
-	r := s.call(ctx, chat, dest, handlers.Receipt, true, func(ctx context.Context, dest int64) callResult {
+	r := s.call(ctx, chat, dest, handlers.Receipt, func(ctx context.Context, dest int64) callResult {
 		params.ChatID = dest
 		return result(s.api.SendMessage(ctx, params))
 	})
@@ -167,7 +167,7 @@ func (s *Sender) refresh(ctx context.Context, chat, dest int64, a handlers.Actio
 	if text == "" {
 		return callResult{o: sent}
 	}
-	return s.call(ctx, chat, dest, a.Kind, false, func(ctx context.Context, dest int64) callResult {
+	return s.call(ctx, chat, dest, a.Kind, func(ctx context.Context, dest int64) callResult {
 		return result(s.api.EditMessageText(ctx, &tg.EditMessageTextParams{ChatID: dest, MessageID: int(receipt.SentMessageID), Text: clip(text), ParseMode: models.ParseModeHTML}))
 	})
 }

@@ -310,13 +310,13 @@ func (s *Sender) sendChat(ctx context.Context, chat int64, msgs []store.OutboxMe
 			s.log.Error("current chat", "chat", chat, "err", err)
 			return stop(s.now().Add(idlePoll))
 		}
-		isMessage := a.Kind == handlers.Send || a.Kind == handlers.Receipt || a.Kind == handlers.Document
-		if t := s.pacer.take(dest, isMessage, s.now()); t.After(s.now()) {
-			if !isMessage || s.pacer.earliest(dest, false, s.now()).After(s.now()) {
+		visible := inChat(a.Kind)
+		if t := s.pacer.take(dest, visible, s.now()); t.After(s.now()) {
+			if !visible || s.pacer.earliest(dest, false, s.now()).After(s.now()) {
 				return stop(t)
 			}
-			// only the pace of messages into this chat holds it (and so
-			// every later message of the chat): the rest may go
+			// only the chat's own pace holds it (and so every later call
+			// that shows in the chat): answers to button presses may go
 			held = stop(t)
 			i++
 			continue
@@ -357,7 +357,7 @@ func result(msg *models.Message, err error) callResult {
 func boolResult(_ bool, err error) callResult { return result(nil, err) }
 
 // call makes a call to dest, following a migration once.
-func (s *Sender) call(ctx context.Context, chat, dest int64, kind handlers.ActionKind, isMessage bool, do func(ctx context.Context, dest int64) callResult) callResult {
+func (s *Sender) call(ctx context.Context, chat, dest int64, kind handlers.ActionKind, do func(ctx context.Context, dest int64) callResult) callResult {
 	timeout := callTimeout
 	if kind == handlers.Document {
 		timeout = uploadTimeout
@@ -373,9 +373,13 @@ func (s *Sender) call(ctx context.Context, chat, dest int64, kind handlers.Actio
 			s.log.Error("recording a migration", "from", dest, "to", r.newChat, "err", err)
 			return callResult{o: transient, err: err}
 		}
-		s.log.Info("chat migrated", "from", dest, "to", r.newChat)
-		r = attempt(r.newChat)
-		s.pacer.record(r.newChat, isMessage, s.now())
+		to := r.newChat
+		s.log.Info("chat migrated", "from", dest, "to", to)
+		// the call to the new id counts like any other
+		if err := s.waitTurn(ctx, to, inChat(kind)); err != nil {
+			return callResult{o: transient, err: err}
+		}
+		r = attempt(to)
 	}
 	s.metrics.sends.WithLabelValues(string(kind), r.o.String()).Inc()
 	if r.o == retryLater {
@@ -388,6 +392,23 @@ func (s *Sender) call(ctx context.Context, chat, dest int64, kind handlers.Actio
 		s.log.Warn("telegram call failed", "action", kind, "chat", dest, "outcome", r.o.String(), "err", scrub(r.err))
 	}
 	return r
+}
+
+// waitTurn waits until the pacer allows a call to chat and reserves it.
+func (s *Sender) waitTurn(ctx context.Context, chat int64, visible bool) error {
+	for {
+		t := s.pacer.take(chat, visible, s.now())
+		if !t.After(s.now()) {
+			return nil
+		}
+		timer := time.NewTimer(t.Sub(s.now()))
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return ctx.Err()
+		case <-timer.C:
+		}
+	}
 }
 
 // scrub keeps an error message short: a proxy's HTML page is not a log line.
@@ -416,7 +437,7 @@ func (s *Sender) sendOne(ctx context.Context, chat, dest int64, m store.OutboxMe
 	case handlers.RefreshReceipt:
 		r = s.refresh(ctx, chat, dest, a)
 	case handlers.Edit:
-		r = s.call(ctx, chat, dest, a.Kind, false, func(ctx context.Context, dest int64) callResult {
+		r = s.call(ctx, chat, dest, a.Kind, func(ctx context.Context, dest int64) callResult {
 			return result(s.api.EditMessageText(ctx, &tg.EditMessageTextParams{ChatID: dest, MessageID: int(a.MessageID), Text: clip(a.Text), ParseMode: models.ParseModeHTML, ReplyMarkup: keyboard(a.Buttons)}))
 		})
 	case handlers.React:
@@ -424,11 +445,11 @@ func (s *Sender) sendOne(ctx context.Context, chat, dest int64, m store.OutboxMe
 		if a.Emoji != "" {
 			reaction = append(reaction, models.ReactionType{Type: models.ReactionTypeTypeEmoji, ReactionTypeEmoji: &models.ReactionTypeEmoji{Type: models.ReactionTypeTypeEmoji, Emoji: a.Emoji}})
 		}
-		r = s.call(ctx, chat, dest, a.Kind, false, func(ctx context.Context, dest int64) callResult {
+		r = s.call(ctx, chat, dest, a.Kind, func(ctx context.Context, dest int64) callResult {
 			return boolResult(s.api.SetMessageReaction(ctx, &tg.SetMessageReactionParams{ChatID: dest, MessageID: int(a.MessageID), Reaction: reaction}))
 		})
 	case handlers.Answer:
-		r = s.call(ctx, chat, dest, a.Kind, false, func(ctx context.Context, _ int64) callResult {
+		r = s.call(ctx, chat, dest, a.Kind, func(ctx context.Context, _ int64) callResult {
 			return boolResult(s.api.AnswerCallbackQuery(ctx, &tg.AnswerCallbackQueryParams{CallbackQueryID: a.CallbackID, Text: a.Text}))
 		})
 	case handlers.Document:
@@ -436,7 +457,7 @@ func (s *Sender) sendOne(ctx context.Context, chat, dest int64, m store.OutboxMe
 			r = callResult{o: rejected}
 			break
 		}
-		r = s.call(ctx, chat, dest, a.Kind, true, func(ctx context.Context, dest int64) callResult {
+		r = s.call(ctx, chat, dest, a.Kind, func(ctx context.Context, dest int64) callResult {
 			return result(s.api.SendDocument(ctx, &tg.SendDocumentParams{ChatID: dest, Caption: clipCaption(a.Text), ParseMode: models.ParseModeHTML,
 				Document: &models.InputFileUpload{Filename: a.File.Name, Data: bytes.NewReader(a.File.Data)}}))
 		})
@@ -478,7 +499,7 @@ func (s *Sender) sendText(ctx context.Context, chat, dest int64, m store.OutboxM
 		if k == len(chunks)-1 {
 			params.ReplyMarkup = keyboard(a.Buttons)
 		}
-		r = s.call(ctx, chat, dest, a.Kind, true, func(ctx context.Context, dest int64) callResult {
+		r = s.call(ctx, chat, dest, a.Kind, func(ctx context.Context, dest int64) callResult {
 			params.ChatID = dest
 			return result(s.api.SendMessage(ctx, params))
 		})
