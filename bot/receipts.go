@@ -100,6 +100,13 @@ func (s *Sender) sendReceipts(ctx context.Context, chat, dest int64, ms []store.
 	if len(parts) == 0 {
 		return max(used, 1)
 	}
+	fenced := make([]store.OutboxMessage, len(parts))
+	for i, p := range parts {
+		fenced[i] = p.m
+	}
+	if !s.fence(ctx, handlers.Receipt, fenced...) {
+		return used
+	}
 	texts := make([]string, len(parts))
 	ids := make([]int64, len(parts))
 	for i, p := range parts {

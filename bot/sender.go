@@ -26,6 +26,7 @@ type SenderStore interface {
 	Outbox(ctx context.Context, key string) (store.OutboxMessage, bool, error)
 	CurrentChat(ctx context.Context, chat int64) (int64, error)
 	OutboxStats(ctx context.Context) (int, time.Time, error)
+	Lease(ctx context.Context, name, holder string, now, until time.Time) (bool, error)
 }
 
 // Limits of the sender.
@@ -79,9 +80,14 @@ type SenderOptions struct {
 	// Seed seeds the backoff jitter.
 	Seed uint64
 	// Lease makes replicas sharing one store take turns: only the one
-	// holding the current minute's lease (a claim) sends. The embedded
-	// store has one writer by construction and needs none.
+	// holding the sender's lease sends, and each send is fenced (see
+	// lease.go). The embedded store has one writer by construction and
+	// needs none.
 	Lease bool
+	// Holder names this process in the lease; it must differ between
+	// replicas (gridbot serve uses the host, the process id and a random
+	// number). Empty: a name made from the Sender's address.
+	Holder string
 }
 
 // NewSender returns a Sender.
@@ -95,7 +101,11 @@ func NewSender(api API, st SenderStore, r Renderer, now func() time.Time, log *s
 		rand: rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15)), progress: map[int64]int{},
 	}
 	if opts.Lease {
-		s.lease = &lease{store: st, held: map[time.Time]bool{}, prefix: "sender-lease:"}
+		holder := opts.Holder
+		if holder == "" {
+			holder = fmt.Sprintf("sender-%p", s)
+		}
+		s.lease = &lease{store: st, holder: holder}
 	}
 	return s
 }
@@ -181,8 +191,8 @@ func (s *Sender) sendDue(ctx context.Context) (next time.Time, held bool, err er
 		if err != nil {
 			return time.Time{}, false, fmt.Errorf("sender: lease: %w", err)
 		}
-		if !ok { // another replica sends this minute
-			return now.Truncate(time.Minute).Add(time.Minute), false, nil
+		if !ok { // another replica sends: look again when its lease may have run out
+			return now.Add(idlePoll), false, nil
 		}
 	}
 	limit := s.dueLimit()
@@ -305,6 +315,9 @@ func (s *Sender) sendChat(ctx context.Context, chat int64, msgs []store.OutboxMe
 			i++
 			continue
 		}
+		if !s.ourTurn(ctx) { // the lease was lost: another replica sends
+			return stop(s.now().Add(idlePoll))
+		}
 		dest, err := s.store.CurrentChat(ctx, chat)
 		if err != nil {
 			s.log.Error("current chat", "chat", chat, "err", err)
@@ -334,6 +347,52 @@ func (s *Sender) sendChat(ctx context.Context, chat int64, msgs []store.OutboxMe
 		i++
 	}
 	return held
+}
+
+// ourTurn reports whether this sender may make a call now: it is the only
+// one, or it holds (and if need be renews) the lease.
+func (s *Sender) ourTurn(ctx context.Context) bool {
+	if s.lease == nil {
+		return true
+	}
+	held, err := s.lease.hold(ctx, s.now())
+	if err != nil {
+		s.log.Error("sender lease", "err", err)
+	}
+	return held
+}
+
+// inFlight is how long a fenced message is not due for anyone after its
+// attempt began: longer than the call may take, so that nobody sends it
+// again while the call may still be under way.
+func inFlight(kind handlers.ActionKind) time.Duration {
+	if kind == handlers.Document {
+		return uploadTimeout + leaseTTL
+	}
+	return callTimeout + leaseTTL
+}
+
+// fence makes, with the lease, sure that no other replica makes the same
+// attempt at these messages: it claims each one's next attempt and
+// records it as in flight, in one durable step, before the call. It
+// reports whether the call may go ahead; false means another sender has
+// them (or the store failed: they stay due and are tried again).
+func (s *Sender) fence(ctx context.Context, kind handlers.ActionKind, ms ...store.OutboxMessage) bool {
+	if s.lease == nil {
+		return true // the only sender: nobody else can make the attempt
+	}
+	var c store.Changes
+	now := s.now()
+	for _, m := range ms {
+		c.Claims = append(c.Claims, fenceKey(m, m.Attempts+1))
+		c.Attempts = append(c.Attempts, store.Attempt{MessageID: m.ID, Attempt: m.Attempts + 1, Error: "in flight", RetryAt: now.Add(inFlight(kind)), At: now})
+	}
+	res, err := s.store.Commit(ctx, c)
+	if err != nil {
+		s.log.Error("fencing a send", "err", err)
+		return false
+	}
+	return res.Claimed
 }
 
 // callResult is what one call to Telegram gave.
@@ -430,6 +489,9 @@ func (s *Sender) deactivate(ctx context.Context, chat int64) {
 
 // sendOne performs one action.
 func (s *Sender) sendOne(ctx context.Context, chat, dest int64, m store.OutboxMessage, a handlers.Action) {
+	if !s.fence(ctx, a.Kind, m) {
+		return
+	}
 	var r callResult
 	switch a.Kind {
 	case handlers.Send:

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -61,7 +63,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return fmt.Errorf("serve: %w", err)
 	}
 	log.Info("connected to Telegram", "bot", me.Username, "id", me.ID)
-	svc, err := newService(cfg, st, client, me.Username, log, serviceOptions{now: time.Now, workers: 8, seed: uint64(time.Now().UnixNano())})
+	svc, err := newService(cfg, st, client, me.Username, log, serviceOptions{now: time.Now, workers: 8, seed: uint64(time.Now().UnixNano()), holder: leaseHolder()})
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
@@ -174,4 +176,12 @@ func newLogger(w io.Writer, getenv func(string) string) *slog.Logger {
 		level = slog.LevelInfo
 	}
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+// leaseHolder names this process in the sender's lease: the host, the
+// process id and a random number, so that no two processes — on one host,
+// or one restarted with the same pid — share a name.
+func leaseHolder() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s/%d/%016x", host, os.Getpid(), rand.Uint64())
 }
