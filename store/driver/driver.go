@@ -217,9 +217,11 @@ type ReportQuery struct {
 
 // Engine is what a storage engine implements. Every method is safe for
 // concurrent use. Chat ids in arguments may be either side of a migration:
-// engines resolve them to the chat's first id (its home) before reading or
-// writing bindings, rosters and settings, and Reports for a chat covers
-// every id of the chat, so a group's history follows it. A report itself
+// engines resolve them to the chat's first id (its home) before writing
+// bindings, rosters and settings, read them from every id of the chat
+// (what was written under an id before its migration was recorded stays
+// part of the chat, folded newest-wins with the rest), and Reports for a
+// chat covers every id of the chat, so a group's history follows it. A report itself
 // (Revision, Withdrawal, Report, History) is always keyed by the chat its
 // message was sent in, exactly as given.
 //

@@ -576,8 +576,9 @@ func TestPostgresChatMigration(t *testing.T) {
 		t.Errorf("a refused migration moved -555 to %d", c)
 	}
 	// a chat with history but no migrations may become an alias: its own
-	// roster stays under its own home, out of sight, but its reports were
-	// sent in an id of the chat, so the chat's reports now cover them
+	// roster joins the chat's (facts written under an id before its
+	// migration stay visible), and its reports were sent in an id of the
+	// chat, so the chat's reports now cover them
 	r7 := arrival(-777, 1, 0, "赵六", "13600000000")
 	mustCommit(t, e, driver.Changes{Revision: &r7, Members: []driver.Member{{Chat: -777, UserID: 2, Name: "x", At: at(0)}}})
 	mustCommit(t, e, driver.Changes{Migrations: []driver.Migration{{From: cur, To: -777, At: at(6)}}})
@@ -586,8 +587,8 @@ func TestPostgresChatMigration(t *testing.T) {
 			t.Errorf("CurrentChat(%d) = %d, want -777", id, c)
 		}
 	}
-	if m, _ := e.Roster(ctx, -777); len(m) != 1 || m[0].UserID != 1 {
-		t.Errorf("the roster of -777 is its home's: %+v", m)
+	if m, _ := e.Roster(ctx, -777); len(m) != 2 || m[0].UserID != 1 || m[1].UserID != 2 || m[1].Chat != -777 {
+		t.Errorf("the roster of -777 is not its home's and its own: %+v", m)
 	}
 	for _, id := range []int64{old, -777} {
 		rs, _ := e.Reports(ctx, driver.ReportQuery{Chat: id})
