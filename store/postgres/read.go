@@ -173,9 +173,11 @@ const revisionColumns = `r.seq, r.chat, r.message_id, r.revision, r.kind, r.lang
 	r.text, r.sender_id, r.sender, r.sent_at, r.day, r.at`
 
 // isCurrent holds for a revision r that is its report's current one: no
-// newer revision, no newer withdrawal.
+// newer edit (a higher revision, the edit date, or the same and a higher
+// seq: an original or older edit recorded late does not supersede a newer
+// edit), no withdrawal recorded after it.
 const isCurrent = `NOT EXISTS (SELECT 1 FROM revisions n
-		WHERE n.chat = r.chat AND n.message_id = r.message_id AND n.seq > r.seq)
+		WHERE n.chat = r.chat AND n.message_id = r.message_id AND (n.revision, n.seq) > (r.revision, r.seq))
 	AND NOT EXISTS (SELECT 1 FROM withdrawals w
 		WHERE w.chat = r.chat AND w.message_id = r.message_id AND w.seq > r.seq)`
 
@@ -306,7 +308,7 @@ func (e *Engine) Report(ctx context.Context, chat, messageID int64) (driver.Revi
 		return driver.Revision{}, false, err
 	}
 	rs, err := e.queryRevisions(ctx, "report", `WITH r AS (
-			SELECT * FROM revisions WHERE chat = $1 AND message_id = $2 ORDER BY seq DESC LIMIT 1
+			SELECT * FROM revisions WHERE chat = $1 AND message_id = $2 ORDER BY revision DESC, seq DESC LIMIT 1
 		)
 		SELECT `+revisionColumns+` FROM r
 		WHERE NOT EXISTS (SELECT 1 FROM withdrawals w

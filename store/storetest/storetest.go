@@ -47,6 +47,7 @@ func Run(t *testing.T, h Harness) {
 		{"Roster", testRoster},
 		{"Settings", testSettings},
 		{"Revisions", testRevisions},
+		{"EditOrder", testEditOrder},
 		{"Withdrawals", testWithdrawals},
 		{"ReportQueries", testReportQueries},
 		{"FindIdentity", testFindIdentity},
@@ -433,6 +434,66 @@ func testRevisions(t *testing.T, h Harness) {
 	}
 	if hist, err := e.History(ctx, -100101, 43); err != nil || len(hist) != 0 {
 		t.Fatalf("history of an unknown report: %v %v", hist, err)
+	}
+}
+
+// testEditOrder: the current revision of a report is its newest edit by
+// edit date (Revision; the original, 0, is the oldest), then by commit
+// order — not the revision committed last. Parallel webhook connections,
+// replicas or a retried delivery can hand the bot an original after its
+// edit, or an edit after a newer one.
+func testEditOrder(t *testing.T, h Harness) {
+	e, reopen := open(t, h)
+	ctx := context.Background()
+	const chat = -100101
+	orig := arrival(chat, 7, 0, "张三", "13812345678", day0, day0)
+	edit1 := arrival(chat, 7, 1581043200, "张三丰", "13812345678", day0, day0)
+	edit2 := arrival(chat, 7, 1581043260, "张三峰", "13812345678", day0, day0)
+	save(t, e, edit2)
+	save(t, e, orig) // the original, late
+	save(t, e, edit1) // an older edit, late
+	check := func(e driver.Engine, when string, want driver.Revision) {
+		t.Helper()
+		got, ok, err := e.Report(ctx, chat, 7)
+		if err != nil || !ok || got.Revision != want.Revision || got.Fields["name"] != want.Fields["name"] {
+			t.Errorf("%s: Report = revision %d %q, %v, %v; want the newest edit, revision %d %q", when, got.Revision, got.Fields["name"], ok, err, want.Revision, want.Fields["name"])
+		}
+		rs, err := e.Reports(ctx, driver.ReportQuery{Chat: chat})
+		if err != nil || len(rs) != 1 || rs[0].Revision != want.Revision {
+			t.Errorf("%s: Reports = %+v, %v; want one, revision %d", when, rs, err, want.Revision)
+		}
+		ids, err := e.FindIdentity(ctx, "13812345678", "", day0)
+		if err != nil || len(ids) != 1 || ids[0].Revision != want.Revision {
+			t.Errorf("%s: FindIdentity = %+v, %v; want one, revision %d", when, ids, err, want.Revision)
+		}
+	}
+	check(e, "edits out of order", edit2)
+	// a withdrawal hides the newest edit; the late original cannot bring
+	// the report back, a newer edit can
+	commit(t, e, driver.Changes{Withdrawals: []driver.Withdrawal{{Chat: chat, MessageID: 7, By: 1001, At: at(5)}}})
+	late := arrival(chat, 8, 0, "李四", "13912345678", day0, day0)
+	lateEdit := arrival(chat, 8, 1581043300, "李四改", "13912345678", day0, day0)
+	save(t, e, lateEdit)
+	commit(t, e, driver.Changes{Withdrawals: []driver.Withdrawal{{Chat: chat, MessageID: 8, By: 1001, At: at(5)}}})
+	save(t, e, late)
+	if r, ok, _ := e.Report(ctx, chat, 8); ok {
+		t.Errorf("an original recorded after its edit was withdrawn brought the report back: %+v", r)
+	}
+	if _, ok, _ := e.Report(ctx, chat, 7); ok {
+		t.Error("a withdrawn report is still current")
+	}
+	edit3 := arrival(chat, 7, 1581043400, "张三", "13812345678", day0, day0)
+	save(t, e, edit3)
+	check(e, "an edit after the withdrawal", edit3)
+	e.Close()
+	e2, err := reopen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e2.Close()
+	check(e2, "reopened", edit3)
+	if _, ok, _ := e2.Report(ctx, chat, 8); ok {
+		t.Error("reopened: the withdrawn report is back")
 	}
 }
 
