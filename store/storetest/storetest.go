@@ -450,7 +450,7 @@ func testEditOrder(t *testing.T, h Harness) {
 	edit1 := arrival(chat, 7, 1581043200, "张三丰", "13812345678", day0, day0)
 	edit2 := arrival(chat, 7, 1581043260, "张三峰", "13812345678", day0, day0)
 	save(t, e, edit2)
-	save(t, e, orig) // the original, late
+	save(t, e, orig)  // the original, late
 	save(t, e, edit1) // an older edit, late
 	check := func(e driver.Engine, when string, want driver.Revision) {
 		t.Helper()
