@@ -41,7 +41,7 @@ func NewMetrics() *Metrics {
 			Name: "gridbot_handler_seconds", Help: "Time from receiving an update to its effects being durable.",
 			Buckets: []float64{.001, .002, .005, .01, .02, .05, .1, .25, .5, 1, 2.5, 5},
 		}),
-		panics:        prometheus.NewCounter(prometheus.CounterOpts{Name: "gridbot_handler_panics_total", Help: "Updates whose handler panicked."}),
+		panics: prometheus.NewCounter(prometheus.CounterOpts{Name: "gridbot_handler_panics_total", Help: "Updates whose handler panicked."}),
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gridbot_updates_dropped_total", Help: "Updates given up on and confirmed, by reason: undecodable, permanent (an error no retry can mend), retries (the same error on every attempt).",
 		}, []string{"reason"}),
