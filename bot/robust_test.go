@@ -431,5 +431,16 @@ func TestAnonymousAdmin(t *testing.T) {
 		if n := len(callsTo(e.tg.Calls(), "getChatAdministrators", 0)); n != 0 {
 			t.Errorf("getChatAdministrators called %d times", n)
 		}
+		// a daily report sent as the group puts nobody on the roster (the
+		// 17:00 reminder would mention the group)
+		e.tg.AddUpdate(json.RawMessage(strings.NewReplacer("77", "78", "/set reminder 16:30", "#日报 零报告").Replace(raw)))
+		e.deliver()
+		if _, ok, err := e.st.Report(context.Background(), village.ID, 78); err != nil || !ok {
+			t.Errorf("the anonymous admin's report was not recorded: %v %v", ok, err)
+		}
+		roster, err := e.st.Roster(context.Background(), village.ID)
+		if err != nil || len(roster) != 0 {
+			t.Errorf("roster %+v, %v; want nobody", roster, err)
+		}
 	})
 }
