@@ -364,7 +364,7 @@ func toMessage(m *models.Message, edited bool) handlers.Message {
 	}
 	out := handlers.Message{
 		Chat: toChat(m.Chat), From: toUser(m.From), ID: int64(m.ID), Text: text,
-		Date: time.Unix(int64(m.Date), 0), MigrateTo: m.MigrateToChatID,
+		Date: time.Unix(int64(m.Date), 0), MigrateTo: m.MigrateToChatID, MigrateFrom: m.MigrateFromChatID,
 	}
 	if m.SenderChat != nil && m.SenderChat.ID == m.Chat.ID && m.Chat.ID < 0 {
 		// an anonymous admin writes as the group (from is Telegram's

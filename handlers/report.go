@@ -71,7 +71,11 @@ func (h *Handler) handleReport(ctx context.Context, m Message) ([]Action, error)
 		emoji = reactProblem
 	}
 	actions := []Action{}
-	if !m.Edited() || !hadPrev || prev.Valid() != r.OK() {
+	// an original or older edit handled after a newer edit is recorded, but
+	// the newer edit stays current (the store folds by edit date): its
+	// reaction stands
+	stale := hadPrev && prev.Revision > rev.Revision
+	if !stale && (!m.Edited() || !hadPrev || prev.Valid() != r.OK()) {
 		actions = append(actions, Action{Kind: React, Key: key("react", m.Chat.ID, m.ID, rev.Revision), Chat: m.Chat.ID, MessageID: m.ID, Emoji: emoji})
 	}
 	actions = append(actions, h.receiptAction(ctx, m.Chat.ID, m.ID, key("rev", rev.Revision)))
