@@ -275,9 +275,9 @@ func (h *Handler) bind(ctx context.Context, c *call) ([]Action, error) {
 	}
 	h.log.Info("chat bound", "chat", c.m.Chat.ID, "role", role)
 	if role == store.RoleCommand {
-		return h.reply(c, "boundCommand", name), nil
+		return h.privacyNote(c, h.reply(c, "boundCommand", name)), nil
 	}
-	return h.reply(c, "boundVillage", name), nil
+	return h.privacyNote(c, h.reply(c, "boundVillage", name)), nil
 }
 
 func (h *Handler) unbind(ctx context.Context, c *call) ([]Action, error) {
@@ -297,7 +297,17 @@ func (h *Handler) unbind(ctx context.Context, c *call) ([]Action, error) {
 
 func (h *Handler) undoCommand(ctx context.Context, c *call) ([]Action, error) {
 	if c.m.ReplyTo == nil {
-		return h.reply(c, "undoWhich"), nil
+		return h.undoLatest(ctx, c)
+	}
+	if h.botReplied(c.m) {
+		answered, err := h.reportsInReceipt(ctx, c.m.Chat.ID, c.m.ReplyTo.ID)
+		if err != nil {
+			return nil, err
+		}
+		if len(answered) == 0 {
+			return h.reply(c, "undoReplyNone"), nil
+		}
+		return h.undo(ctx, c.m, pickReport(answered, c.m.From.ID, false).MessageID, false)
 	}
 	return h.undo(ctx, c.m, c.m.ReplyTo.ID, false)
 }

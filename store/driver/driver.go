@@ -7,8 +7,9 @@
 // The model is append-only facts. Nothing is ever updated or deleted: a
 // correction is a newer revision, a withdrawal a tombstone, a setting a newer
 // row, an outbox delivery a new attempt row. Reads fold the facts, newest
-// (highest Seq) wins. Every fact gets a Seq from the engine, increasing in
-// commit order, so history is totally ordered.
+// (highest Seq) wins — except a report's revisions, which fold by
+// Revision (the edit date) first: see Revision. Every fact gets a Seq from
+// the engine, increasing in commit order, so history is totally ordered.
 package driver
 
 import (
@@ -53,7 +54,10 @@ type Binding struct {
 // never rewritten by a migration: a supergroup numbers its messages afresh,
 // so its message 5 is not the old group's message 5. Revision is 0 for the
 // message as first sent and grows with every edit (the bot uses the edit
-// date in Unix seconds).
+// date in Unix seconds). A report's current revision is its highest
+// Revision, then its highest Seq: the newest edit, even when the original
+// or an older edit is recorded after it (parallel webhook connections,
+// replicas, a retried delivery).
 type Revision struct {
 	Seq       int64 // assigned by the engine; ignored on write
 	Chat      int64
@@ -90,7 +94,8 @@ func (r Revision) EventDay() report.Date {
 }
 
 // Withdrawal is a tombstone: it hides a report (every revision recorded
-// before it). A revision recorded after it brings the report back.
+// before it). A newer edit recorded after it brings the report back; an
+// original or older edit recorded late does not.
 type Withdrawal struct {
 	Seq       int64 // assigned by the engine
 	Chat      int64
@@ -204,8 +209,8 @@ type Result struct {
 	OutboxIDs         []int64 // per Changes.Outbox: the message's id (existing or new)
 }
 
-// ReportQuery selects current reports: for each (chat, message) the newest
-// revision, unless withdrawn. Zero fields do not filter.
+// ReportQuery selects current reports: for each (chat, message) the
+// current revision (see Revision), unless withdrawn. Zero fields do not filter.
 type ReportQuery struct {
 	Chat           int64       // 0: every chat
 	Kind           report.Kind // "": every kind
@@ -217,9 +222,11 @@ type ReportQuery struct {
 
 // Engine is what a storage engine implements. Every method is safe for
 // concurrent use. Chat ids in arguments may be either side of a migration:
-// engines resolve them to the chat's first id (its home) before reading or
-// writing bindings, rosters and settings, and Reports for a chat covers
-// every id of the chat, so a group's history follows it. A report itself
+// engines resolve them to the chat's first id (its home) before writing
+// bindings, rosters and settings, read them from every id of the chat
+// (what was written under an id before its migration was recorded stays
+// part of the chat, folded newest-wins with the rest), and Reports for a
+// chat covers every id of the chat, so a group's history follows it. A report itself
 // (Revision, Withdrawal, Report, History) is always keyed by the chat its
 // message was sent in, exactly as given.
 //

@@ -43,9 +43,11 @@ func Run(t *testing.T, h Harness) {
 	}{
 		{"Bindings", testBindings},
 		{"Migration", testMigration},
+		{"MigrationAfterFacts", testMigrationAfterFacts},
 		{"Roster", testRoster},
 		{"Settings", testSettings},
 		{"Revisions", testRevisions},
+		{"EditOrder", testEditOrder},
 		{"Withdrawals", testWithdrawals},
 		{"ReportQueries", testReportQueries},
 		{"FindIdentity", testFindIdentity},
@@ -234,6 +236,78 @@ func testMigration(t *testing.T, h Harness) {
 	}
 }
 
+// testMigrationAfterFacts: facts recorded under a supergroup's id before
+// its migration was recorded (the supergroup's updates handled before the
+// old group's, a commit that resolved the chat just before the migration
+// committed) stay part of the chat afterwards: folded with the old id's,
+// newest wins.
+func testMigrationAfterFacts(t *testing.T, h Harness) {
+	e, reopen := open(t, h)
+	ctx := context.Background()
+	const old, super = -202, -1001000000202
+	commit(t, e, driver.Changes{
+		Bindings: []driver.Binding{{Chat: old, Role: driver.RoleVillage, Name: "相台村", By: 7, At: at(0)}},
+		Members:  []driver.Member{{Chat: old, UserID: 1001, Name: "王", At: at(0)}},
+		Settings: []driver.Setting{
+			{Chat: old, Key: "summary", Value: "20:30", By: 7, At: at(0)},
+			{Chat: old, Key: "reminder", Value: "17:30", By: 7, At: at(0)},
+		},
+	})
+	// under the supergroup's id, before anything says it is the same chat
+	commit(t, e, driver.Changes{
+		Members:  []driver.Member{{Chat: super, UserID: 1002, Name: "李", At: at(1)}, {Chat: super, UserID: 1001, Name: "王", Left: true, At: at(1)}},
+		Settings: []driver.Setting{{Chat: super, Key: "summary", Value: "21:00", By: 7, At: at(1)}, {Chat: super, Key: "tz", Value: "Asia/Urumqi", By: 7, At: at(1)}},
+	})
+	save(t, e, arrival(super, 2, 0, "张三", "13812345678", day0, day0))
+	commit(t, e, driver.Changes{Migrations: []driver.Migration{{From: old, To: super, At: at(2)}}})
+
+	check := func(e driver.Engine, when string) {
+		t.Helper()
+		for _, id := range []int64{old, super} {
+			b, ok, err := e.Binding(ctx, id)
+			if err != nil || !ok || b.Name != "相台村" || b.Chat != super {
+				t.Errorf("%s: Binding(%d) = %+v, %v, %v; want the old group's binding under the supergroup's id", when, id, b, ok, err)
+			}
+			roster, err := e.Roster(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, m := range roster {
+				got = append(got, fmt.Sprintf("%d/%v/%d", m.UserID, m.Left, m.Chat))
+			}
+			if want := []string{fmt.Sprintf("1001/true/%d", super), fmt.Sprintf("1002/false/%d", super)}; !reflect.DeepEqual(got, want) {
+				t.Errorf("%s: Roster(%d) = %v, want %v", when, id, got, want)
+			}
+			settings, err := e.Settings(ctx, id)
+			if want := map[string]string{"summary": "21:00", "reminder": "17:30", "tz": "Asia/Urumqi"}; err != nil || !reflect.DeepEqual(settings, want) {
+				t.Errorf("%s: Settings(%d) = %v, %v; want %v", when, id, settings, err, want)
+			}
+			if rs, err := e.Reports(ctx, driver.ReportQuery{Chat: id}); err != nil || len(rs) != 1 || rs[0].Chat != super {
+				t.Errorf("%s: Reports(%d) = %+v, %v; want the supergroup's report", when, id, rs, err)
+			}
+		}
+		all, err := e.Bindings(ctx)
+		if err != nil || len(all) != 1 || all[0].Chat != super || all[0].Name != "相台村" {
+			t.Errorf("%s: Bindings = %+v, %v; want one, under the supergroup's id", when, all, err)
+		}
+	}
+	check(e, "after the migration")
+	// a newer fact under either id wins
+	commit(t, e, driver.Changes{Settings: []driver.Setting{{Chat: old, Key: "tz", Value: "", By: 7, At: at(3)}}})
+	if s, _ := e.Settings(ctx, super); s["tz"] != "" {
+		t.Errorf("a reset under the old id after the migration left tz = %q", s["tz"])
+	}
+	commit(t, e, driver.Changes{Settings: []driver.Setting{{Chat: super, Key: "tz", Value: "Asia/Urumqi", By: 7, At: at(4)}}})
+	e.Close()
+	e2, err := reopen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e2.Close()
+	check(e2, "reopened")
+}
+
 func testRoster(t *testing.T, h Harness) {
 	e, _ := open(t, h)
 	ctx := context.Background()
@@ -362,6 +436,66 @@ func testRevisions(t *testing.T, h Harness) {
 	}
 	if hist, err := e.History(ctx, -100101, 43); err != nil || len(hist) != 0 {
 		t.Fatalf("history of an unknown report: %v %v", hist, err)
+	}
+}
+
+// testEditOrder: the current revision of a report is its newest edit by
+// edit date (Revision; the original, 0, is the oldest), then by commit
+// order — not the revision committed last. Parallel webhook connections,
+// replicas or a retried delivery can hand the bot an original after its
+// edit, or an edit after a newer one.
+func testEditOrder(t *testing.T, h Harness) {
+	e, reopen := open(t, h)
+	ctx := context.Background()
+	const chat = -100101
+	orig := arrival(chat, 7, 0, "张三", "13812345678", day0, day0)
+	edit1 := arrival(chat, 7, 1581043200, "张三丰", "13812345678", day0, day0)
+	edit2 := arrival(chat, 7, 1581043260, "张三峰", "13812345678", day0, day0)
+	save(t, e, edit2)
+	save(t, e, orig)  // the original, late
+	save(t, e, edit1) // an older edit, late
+	check := func(e driver.Engine, when string, want driver.Revision) {
+		t.Helper()
+		got, ok, err := e.Report(ctx, chat, 7)
+		if err != nil || !ok || got.Revision != want.Revision || got.Fields["name"] != want.Fields["name"] {
+			t.Errorf("%s: Report = revision %d %q, %v, %v; want the newest edit, revision %d %q", when, got.Revision, got.Fields["name"], ok, err, want.Revision, want.Fields["name"])
+		}
+		rs, err := e.Reports(ctx, driver.ReportQuery{Chat: chat})
+		if err != nil || len(rs) != 1 || rs[0].Revision != want.Revision {
+			t.Errorf("%s: Reports = %+v, %v; want one, revision %d", when, rs, err, want.Revision)
+		}
+		ids, err := e.FindIdentity(ctx, "13812345678", "", day0)
+		if err != nil || len(ids) != 1 || ids[0].Revision != want.Revision {
+			t.Errorf("%s: FindIdentity = %+v, %v; want one, revision %d", when, ids, err, want.Revision)
+		}
+	}
+	check(e, "edits out of order", edit2)
+	// a withdrawal hides the newest edit; the late original cannot bring
+	// the report back, a newer edit can
+	commit(t, e, driver.Changes{Withdrawals: []driver.Withdrawal{{Chat: chat, MessageID: 7, By: 1001, At: at(5)}}})
+	late := arrival(chat, 8, 0, "李四", "13912345678", day0, day0)
+	lateEdit := arrival(chat, 8, 1581043300, "李四改", "13912345678", day0, day0)
+	save(t, e, lateEdit)
+	commit(t, e, driver.Changes{Withdrawals: []driver.Withdrawal{{Chat: chat, MessageID: 8, By: 1001, At: at(5)}}})
+	save(t, e, late)
+	if r, ok, _ := e.Report(ctx, chat, 8); ok {
+		t.Errorf("an original recorded after its edit was withdrawn brought the report back: %+v", r)
+	}
+	if _, ok, _ := e.Report(ctx, chat, 7); ok {
+		t.Error("a withdrawn report is still current")
+	}
+	edit3 := arrival(chat, 7, 1581043400, "张三", "13812345678", day0, day0)
+	save(t, e, edit3)
+	check(e, "an edit after the withdrawal", edit3)
+	e.Close()
+	e2, err := reopen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e2.Close()
+	check(e2, "reopened", edit3)
+	if _, ok, _ := e2.Report(ctx, chat, 8); ok {
+		t.Error("reopened: the withdrawn report is back")
 	}
 }
 
