@@ -19,17 +19,33 @@ const (
 	overallPerSecond = 25
 )
 
-// Which calls count where. Telegram applies its limits to what the bot
-// does in a chat, not only to new messages: sendMessage, sendDocument,
-// editMessageText and setMessageReaction all show in the chat and all
-// count against the chat's pace (one a second, 19 a minute in a group).
-// answerCallbackQuery shows only to the user who pressed, and must come
-// within seconds or their button keeps spinning: it counts against the
-// overall limit only. Every call counts against the overall limit.
+// callClass says which limits a call counts against. Every call counts
+// against the overall limit. Telegram applies its group limit to what the
+// bot does in the group, not only to new messages: sendMessage,
+// sendDocument, editMessageText and setMessageReaction all show in the
+// chat and all count against its 19 a minute. The one-a-second spacing
+// is Telegram's advice for new messages; an edit or a reaction need not
+// wait a second after the message before it. answerCallbackQuery shows
+// only to the user who pressed, and must come within seconds or their
+// button keeps spinning: it counts against the overall limit only.
+type callClass int
 
-// inChat reports whether an action's call shows in its chat and so counts
-// against the chat's pace.
-func inChat(kind handlers.ActionKind) bool { return kind != handlers.Answer }
+const (
+	answerCall  callClass = iota // the overall limit only
+	inChatCall                   // and the group's minute
+	messageCall                  // and the chat's one a second
+)
+
+// classOf returns the class of an action's call.
+func classOf(kind handlers.ActionKind) callClass {
+	switch kind {
+	case handlers.Answer:
+		return answerCall
+	case handlers.Send, handlers.Receipt, handlers.Document:
+		return messageCall
+	}
+	return inChatCall
+}
 
 // window remembers the times of the last n events, to allow at most n in
 // any span of length d.
@@ -85,31 +101,32 @@ func (p *pacer) chat(id int64) *chatPace {
 	return c
 }
 
-// earliest returns when a call to chat may be made; visible says whether
-// it shows in the chat (see inChat), which the per-chat limits count.
-func (p *pacer) earliest(chat int64, visible bool, now time.Time) time.Time {
+// earliest returns when a call of a class to chat may be made.
+func (p *pacer) earliest(chat int64, class callClass, now time.Time) time.Time {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.earliestLocked(chat, visible, p.clamp(now))
+	return p.earliestLocked(chat, class, p.clamp(now))
 }
 
 // take reserves a call to chat at now and returns now if the limits allow
 // it; otherwise it reserves nothing and returns when they will. Checking
 // and reserving in one step keeps the sender's concurrent workers within
 // the overall limit.
-func (p *pacer) take(chat int64, visible bool, now time.Time) time.Time {
+func (p *pacer) take(chat int64, class callClass, now time.Time) time.Time {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now = p.clamp(now)
-	if t := p.earliestLocked(chat, visible, now); t.After(now) {
+	if t := p.earliestLocked(chat, class, now); t.After(now) {
 		return t
 	}
 	p.latest = now
 	p.overall.add(now)
-	if visible {
-		c := p.chat(chat)
-		c.last = now
+	c := p.chat(chat)
+	if class >= inChatCall {
 		c.minute.add(now)
+	}
+	if class == messageCall {
+		c.last = now
 	}
 	return now
 }
@@ -123,20 +140,20 @@ func (p *pacer) clamp(now time.Time) time.Time {
 	return now
 }
 
-func (p *pacer) earliestLocked(chat int64, visible bool, now time.Time) time.Time {
+func (p *pacer) earliestLocked(chat int64, class callClass, now time.Time) time.Time {
 	t := p.overall.next(now)
 	c := p.chat(chat)
 	if c.blocked.After(t) {
 		t = c.blocked
 	}
-	if visible {
+	if class == messageCall {
 		if gap := c.last.Add(perChatGap); gap.After(t) {
 			t = gap
 		}
-		if chat < 0 { // groups: a limit a minute
-			if m := c.minute.next(now); m.After(t) {
-				t = m
-			}
+	}
+	if class >= inChatCall && chat < 0 { // groups: a limit a minute
+		if m := c.minute.next(now); m.After(t) {
+			t = m
 		}
 	}
 	return t

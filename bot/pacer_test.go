@@ -25,8 +25,9 @@ func most(calls []telegramtest.Call, d time.Duration) int {
 }
 
 // TestPacingPerChat: messages into one group go at most one a second and
-// 19 a minute; into a private chat one a second; a reaction counts like a
-// message (it waits its turn). Every message arrives, in order.
+// 19 a minute; into a private chat one a second; a reaction counts in the
+// group's minute but does not wait a second behind a message. Every
+// message arrives, in order.
 func TestPacingPerChat(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t, envOptions{})
@@ -210,16 +211,16 @@ func TestPacerBlock(t *testing.T) {
 	t0 := time.Date(2020, 2, 5, 9, 0, 0, 0, time.UTC)
 	p := newPacer()
 	p.block(-1, t0.Add(30*time.Second))
-	for _, message := range []bool{true, false} {
-		if got := p.earliest(-1, message, t0); !got.Equal(t0.Add(30 * time.Second)) {
-			t.Errorf("message %v: earliest %v, want the end of the block", message, got)
+	for _, class := range []callClass{answerCall, inChatCall, messageCall} {
+		if got := p.earliest(-1, class, t0); !got.Equal(t0.Add(30 * time.Second)) {
+			t.Errorf("class %v: earliest %v, want the end of the block", class, got)
 		}
 	}
-	if got := p.earliest(-2, true, t0); !got.Equal(t0) {
+	if got := p.earliest(-2, messageCall, t0); !got.Equal(t0) {
 		t.Errorf("another chat: earliest %v, want now", got)
 	}
 	p.block(-1, t0.Add(10*time.Second)) // a shorter block does not shorten it
-	if got := p.earliest(-1, true, t0); !got.Equal(t0.Add(30 * time.Second)) {
+	if got := p.earliest(-1, messageCall, t0); !got.Equal(t0.Add(30 * time.Second)) {
 		t.Errorf("after a shorter block: earliest %v", got)
 	}
 }

@@ -44,8 +44,21 @@ func mergeable(ms []store.OutboxMessage) (receipts, rest []store.OutboxMessage) 
 	return receipts, rest
 }
 
-// sortByDue restores the outbox's order: by due time, then id.
-func sortByDue(ms []store.OutboxMessage) {
+// sortForChat orders a chat's queue: by the rank of its kind (answers,
+// messages, edits, reactions), then as the outbox does, by due time, then
+// id.
+func sortForChat(ms []store.OutboxMessage) {
+	rank := func(m store.OutboxMessage) int {
+		switch handlers.ActionKind(m.Method) {
+		case handlers.Answer:
+			return 0
+		case handlers.Send, handlers.Receipt, handlers.Document:
+			return 1
+		case handlers.React:
+			return 3
+		}
+		return 2 // edits, refreshed receipts; composition records
+	}
 	due := func(m store.OutboxMessage) time.Time {
 		if !m.RetryAt.IsZero() {
 			return m.RetryAt
@@ -53,6 +66,9 @@ func sortByDue(ms []store.OutboxMessage) {
 		return m.NotBefore
 	}
 	sort.SliceStable(ms, func(i, j int) bool {
+		if a, b := rank(ms[i]), rank(ms[j]); a != b {
+			return a < b
+		}
 		if a, b := due(ms[i]), due(ms[j]); !a.Equal(b) {
 			return a.Before(b)
 		}

@@ -288,11 +288,20 @@ func (s *Sender) gauges(ctx context.Context, now time.Time) {
 	}
 }
 
-// sendChat sends one chat's due messages in order. It returns the time it
-// had to stop at, or zero when it sent everything. Reactions, edits and
-// answers do not wait behind messages held back by the chat's pace.
+// sendChat sends one chat's due messages: answers to presses first, then
+// messages in order, then edits, then reactions (under a flood the chat's
+// 19 calls a minute go to what matters most). It returns the time it had
+// to stop at, or zero when it sent everything. A call held back by a limit
+// holds back every later call of its class and of the classes it
+// includes (see callClass), and a message held back holds back edits and
+// reactions too; answers wait only for the overall limit. An edit or a
+// reaction with no message waiting does not wait the second after the
+// chat's last message.
 func (s *Sender) sendChat(ctx context.Context, chat int64, msgs []store.OutboxMessage) time.Time {
+	msgs = append([]store.OutboxMessage(nil), msgs...)
+	sortForChat(msgs)
 	var held time.Time // when the first message held back may go
+	blocked := callClass(-1) // calls of this class and above wait; -1: none
 	stop := func(t time.Time) time.Time {
 		if !held.IsZero() && held.Before(t) {
 			return held
@@ -323,14 +332,22 @@ func (s *Sender) sendChat(ctx context.Context, chat int64, msgs []store.OutboxMe
 			s.log.Error("current chat", "chat", chat, "err", err)
 			return stop(s.now().Add(idlePoll))
 		}
-		visible := inChat(a.Kind)
-		if t := s.pacer.take(dest, visible, s.now()); t.After(s.now()) {
-			if !visible || s.pacer.earliest(dest, false, s.now()).After(s.now()) {
-				return stop(t)
-			}
-			// only the chat's own pace holds it (and so every later call
-			// that shows in the chat): answers to button presses may go
+		class := classOf(a.Kind)
+		if blocked >= 0 && class >= blocked {
+			i++
+			continue
+		}
+		if t := s.pacer.take(dest, class, s.now()); t.After(s.now()) {
 			held = stop(t)
+			if class == answerCall {
+				return held // the overall limit, or a 429: nothing can go
+			}
+			blocked = class
+			if class == messageCall {
+				// a message waiting for its second keeps the group's
+				// minute for itself: edits and reactions wait behind it
+				blocked = inChatCall
+			}
 			i++
 			continue
 		}
@@ -339,7 +356,7 @@ func (s *Sender) sendChat(ctx context.Context, chat int64, msgs []store.OutboxMe
 			used := s.sendReceipts(ctx, chat, dest, receipts)
 			// the receipts dealt with leave the queue; the rest keep their order
 			left := append(append([]store.OutboxMessage{}, receipts[used:]...), rest...)
-			sortByDue(left)
+			sortForChat(left)
 			msgs = append(msgs[:i], left...)
 			continue
 		}
@@ -435,7 +452,7 @@ func (s *Sender) call(ctx context.Context, chat, dest int64, kind handlers.Actio
 		to := r.newChat
 		s.log.Info("chat migrated", "from", dest, "to", to)
 		// the call to the new id counts like any other
-		if err := s.waitTurn(ctx, to, inChat(kind)); err != nil {
+		if err := s.waitTurn(ctx, to, classOf(kind)); err != nil {
 			return callResult{o: transient, err: err}
 		}
 		r = attempt(to)
@@ -454,9 +471,9 @@ func (s *Sender) call(ctx context.Context, chat, dest int64, kind handlers.Actio
 }
 
 // waitTurn waits until the pacer allows a call to chat and reserves it.
-func (s *Sender) waitTurn(ctx context.Context, chat int64, visible bool) error {
+func (s *Sender) waitTurn(ctx context.Context, chat int64, class callClass) error {
 	for {
-		t := s.pacer.take(chat, visible, s.now())
+		t := s.pacer.take(chat, class, s.now())
 		if !t.After(s.now()) {
 			return nil
 		}
@@ -547,7 +564,7 @@ func (s *Sender) sendText(ctx context.Context, chat, dest int64, m store.OutboxM
 	var r callResult
 	for k := done; k < len(chunks); k++ {
 		if k > done {
-			if t := s.pacer.take(dest, true, s.now()); t.After(s.now()) {
+			if t := s.pacer.take(dest, messageCall, s.now()); t.After(s.now()) {
 				s.progressMu.Lock()
 				s.progress[m.ID] = k
 				s.progressMu.Unlock()
