@@ -279,9 +279,9 @@ func (h *Handler) bind(ctx context.Context, c *call) ([]Action, error) {
 	}
 	h.log.Info("chat bound", "chat", c.m.Chat.ID, "role", role)
 	if role == store.RoleCommand {
-		return h.reply(c, "boundCommand", name), nil
+		return h.privacyNote(c, h.reply(c, "boundCommand", name)), nil
 	}
-	return h.reply(c, "boundVillage", name), nil
+	return h.privacyNote(c, h.reply(c, "boundVillage", name)), nil
 }
 
 func (h *Handler) unbind(ctx context.Context, c *call) ([]Action, error) {

@@ -53,6 +53,10 @@ type Config struct {
 	// OnSettings, if set, is told when a chat's settings changed (the
 	// scheduler reschedules its jobs).
 	OnSettings func(chat int64)
+	// PrivacyMode is set when Telegram says the bot cannot read all group
+	// messages (BotFather's privacy mode is on): /bind says so and how to
+	// turn it off.
+	PrivacyMode bool
 }
 
 // Handler handles messages and presses.
