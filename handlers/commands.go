@@ -301,7 +301,17 @@ func (h *Handler) unbind(ctx context.Context, c *call) ([]Action, error) {
 
 func (h *Handler) undoCommand(ctx context.Context, c *call) ([]Action, error) {
 	if c.m.ReplyTo == nil {
-		return h.reply(c, "undoWhich"), nil
+		return h.undoLatest(ctx, c)
+	}
+	if h.botReplied(c.m) {
+		answered, err := h.reportsInReceipt(ctx, c.m.Chat.ID, c.m.ReplyTo.ID)
+		if err != nil {
+			return nil, err
+		}
+		if len(answered) == 0 {
+			return h.reply(c, "undoReplyNone"), nil
+		}
+		return h.undo(ctx, c.m, pickReport(answered, c.m.From.ID, false).MessageID, false)
 	}
 	return h.undo(ctx, c.m, c.m.ReplyTo.ID, false)
 }
