@@ -384,7 +384,7 @@ func toMessage(m *models.Message, edited bool) handlers.Message {
 		}
 	}
 	if r := m.ReplyToMessage; r != nil {
-		out.ReplyTo = &handlers.Replied{ID: int64(r.ID), From: toUser(r.From)}
+		out.ReplyTo = &handlers.Replied{ID: int64(r.ID), From: toUser(r.From), Text: r.Text}
 	}
 	return out
 }

@@ -118,6 +118,11 @@ func (h *Handler) HandleMessage(ctx context.Context, m Message) ([]Action, error
 			return nil, nil // a command we do not know, or an edited command
 		}
 	}
+	if h.botReplied(m) {
+		if actions, handled, err := h.replyToBot(ctx, m, text); handled || err != nil {
+			return actions, err
+		}
+	}
 	if m.ReplyTo != nil && isUndoWord(text) && !m.Edited() {
 		return h.undo(ctx, m, m.ReplyTo.ID, true)
 	}

@@ -82,6 +82,9 @@ func (m Message) Edited() bool { return !m.EditDate.IsZero() }
 type Replied struct {
 	ID   int64
 	From User
+	// Text is the replied message's text as Telegram quotes it: for the
+	// bot's own messages, what the bot said (a template, a reminder).
+	Text string
 }
 
 // Press is a press on an inline button the bot sent.
