@@ -300,7 +300,7 @@ func (s *Sender) gauges(ctx context.Context, now time.Time) {
 func (s *Sender) sendChat(ctx context.Context, chat int64, msgs []store.OutboxMessage) time.Time {
 	msgs = append([]store.OutboxMessage(nil), msgs...)
 	sortForChat(msgs)
-	var held time.Time // when the first message held back may go
+	var held time.Time       // when the first message held back may go
 	blocked := callClass(-1) // calls of this class and above wait; -1: none
 	stop := func(t time.Time) time.Time {
 		if !held.IsZero() && held.Before(t) {
