@@ -48,6 +48,7 @@ const (
 	CodeInvalidDate        = "invalid_date"
 	CodeInvalidGender      = "invalid_gender"
 	CodeInvalidNumber      = "invalid_number"
+	CodeInvalidResult      = "invalid_result" // a follow-up result that is none of the four
 
 	WarnBelowThreshold = "below_threshold" // a fever below 37.3 °C
 	WarnFutureDate     = "future_date"     // an arrival or move-in after today
@@ -593,6 +594,9 @@ func (p *parser) acceptRunIn(field, label, value string) bool {
 		return ok
 	case GatheringType:
 		return isGatheringWord(value)
+	case FollowupResult:
+		_, ok := normalizeResult(value)
+		return ok
 	}
 	if field == "origin" {
 		return isOriginPhrase(label+value) || isPlace(value)
@@ -735,10 +739,11 @@ func (p *parser) classify(t string) (string, strength) {
 			}
 			return p.spec.DateField, strong
 		}
-		if _, shape, _ := parseTemperature(t); shape == unitTemp || shape == bareTemp && p.kind == Fever && strings.Contains(t, ".") {
+		takesTemp := p.kind == Fever || p.kind == Followup
+		if _, shape, _ := parseTemperature(t); shape == unitTemp || shape == bareTemp && takesTemp && strings.Contains(t, ".") {
 			return "temperature", strong
 		}
-		if p.kind == Fever && len(t) == 3 && (t[0] == '3' || t[0] == '4') && isDigits(t) {
+		if takesTemp && len(t) == 3 && (t[0] == '3' || t[0] == '4') && isDigits(t) {
 			return "temperature", strong // 385: a temperature missing its point
 		}
 		if _, ok := normalizeGender(t); ok && !isLatinWord(t) || t == "male" || t == "female" {
@@ -775,6 +780,10 @@ func (p *parser) classify(t string) (string, strength) {
 	case Gathering:
 		if isGatheringWord(t) {
 			return "type", weak
+		}
+	case Followup:
+		if _, ok := normalizeResult(t); ok {
+			return "result", weak
 		}
 	case Fever:
 		if containsAny(lower, symptomWords) {
@@ -1107,13 +1116,19 @@ func (p *parser) normalize(field, raw string) (value, code, detail string) {
 		return v, "", ""
 	case GatheringType:
 		return gatheringType(raw), "", ""
+	case FollowupResult:
+		v, ok := normalizeResult(raw)
+		if !ok {
+			return "", CodeInvalidResult, ""
+		}
+		return v, "", ""
 	}
 	return raw, "", ""
 }
 
 // checkWarnings adds the warnings for accepted but odd values.
 func (p *parser) checkWarnings(fields map[string]string) {
-	if t, ok := fields["temperature"]; ok {
+	if t, ok := fields["temperature"]; ok && p.kind == Fever {
 		if tenths, _, _ := parseTemperature(t); tenths < FeverThreshold {
 			p.warn("temperature", WarnBelowThreshold, t)
 		}

@@ -22,10 +22,11 @@ const (
 	Gathering Kind = "gathering"
 	Tenant    Kind = "tenant"
 	Daily     Kind = "daily"
+	Followup  Kind = "followup"
 )
 
 // Kinds lists every kind in the order they are presented to users.
-func Kinds() []Kind { return []Kind{Arrival, Fever, Gathering, Tenant, Daily} }
+func Kinds() []Kind { return []Kind{Arrival, Fever, Gathering, Tenant, Daily, Followup} }
 
 // ValueType says how a field's value is checked and normalised.
 type ValueType int
@@ -40,6 +41,7 @@ const (
 	DateValue                      // "2020-02-05"
 	Gender                         // "male" or "female"
 	GatheringType                  // "wedding", "funeral" or "other"
+	FollowupResult                 // "recovered", "still_fever", "hospital" or "released"
 )
 
 // Field describes one canonical field.
@@ -83,6 +85,7 @@ var fields = []Field{
 	{Name: "fevers", Type: Int, Min: 0, Max: 1000000, Zh: "发热人数", En: "fevers", Labels: "发热 发烧 发热人员"},
 	{Name: "gatherings", Type: Int, Min: 0, Max: 1000000, Zh: "婚丧", En: "gatherings", Labels: "婚丧嫁娶 红白事 婚丧事"},
 	{Name: "pass", Type: Text, Zh: "出入证编号", En: "pass", Labels: "出入证 出入证号 通行证编号", Assigned: true},
+	{Name: "result", Type: FollowupResult, Zh: "结果", En: "result", Labels: "回访结果 复查结果 转归 outcome"},
 	{Name: "note", Type: Text, Zh: "备注", En: "note", Labels: "说明 其他 notes remark"},
 }
 
@@ -102,6 +105,9 @@ type KindSpec struct {
 	NameField string
 	// Implied holds field values a trigger implies (丧事 → type funeral).
 	Implied map[string]map[string]string
+	// Template lists the fields a fill-in template shows when they are
+	// not simply the required ones.
+	Template []string
 }
 
 // kinds is the table of every kind.
@@ -144,6 +150,17 @@ var kinds = []KindSpec{
 		Optional: []string{"households", "arrivals", "fevers", "gatherings", "note"},
 		Implied: map[string]map[string]string{
 			"零报告": {"arrivals": "0", "fevers": "0", "gatherings": "0"},
+		},
+	},
+	{
+		Kind: Followup, Zh: "回访", En: "followup",
+		Triggers:  "回访 复查 复测 解除观察 随访 followup",
+		Required:  []string{"name"},
+		Optional:  []string{"temperature", "result", "phone", "address", "note"},
+		NameField: "name",
+		Template:  []string{"name", "temperature", "result"},
+		Implied: map[string]map[string]string{
+			"解除观察": {"result": "released"},
 		},
 	},
 }

@@ -32,6 +32,7 @@ var examples = map[string][2]string{ // zh, en
 	"arrivals":    {"0", "0"},
 	"fevers":      {"0", "0"},
 	"gatherings":  {"0", "0"},
+	"result":      {"已退烧", "recovered"},
 	"note":        {"无", "none"},
 }
 
@@ -70,6 +71,20 @@ func KindName(k Kind, lang Lang) string {
 		return spec.En
 	}
 	return spec.Zh
+}
+
+// kindExamples override a field's sample value in one kind's template:
+// a follow-up's reading is a normal one.
+var kindExamples = map[Kind]map[string][2]string{
+	Followup: {"temperature": {"36.8", "36.8"}},
+}
+
+// kindExample is the sample value of a field in a kind's template.
+func kindExample(k Kind, field string, lang Lang) string {
+	if e, ok := kindExamples[k][field]; ok {
+		return lang.Pick(e[0], e[1])
+	}
+	return example(field, lang)
 }
 
 func example(field string, lang Lang) string {
@@ -148,6 +163,11 @@ func message(lang Lang, code, field string, args ...string) string {
 			return label + arg(0) + "应为" + arg(1) + "之间的整数，例如 " + ex
 		}
 		return label + " " + arg(0) + " must be a whole number in " + arg(1) + ", e.g. " + ex
+	case CodeInvalidResult:
+		if zh {
+			return label + arg(0) + "只能填 已退烧、仍发热、已送医 或 解除观察"
+		}
+		return label + " " + arg(0) + " must be recovered, still fever, hospital or released"
 	case WarnBelowThreshold:
 		if zh {
 			return "体温" + arg(0) + "℃低于发热标准37.3℃，已记录，请核实"

@@ -369,3 +369,30 @@ func normalizeAddress(s string) string {
 	}
 	return b.String()
 }
+
+// followupResults map what people write after a follow-up visit to a
+// result, longest phrases first where one holds another.
+var followupResults = []struct{ word, result string }{
+	{"解除观察", "released"}, {"解除隔离", "released"}, {"解除居家观察", "released"}, {"期满解除", "released"}, {"released", "released"},
+	{"仍发热", "still_fever"}, {"仍发烧", "still_fever"}, {"还在发烧", "still_fever"}, {"还发烧", "still_fever"}, {"未退烧", "still_fever"},
+	{"没退烧", "still_fever"}, {"仍有发热", "still_fever"}, {"持续发热", "still_fever"}, {"still fever", "still_fever"}, {"still_fever", "still_fever"},
+	{"已送医", "hospital"}, {"送医", "hospital"}, {"住院", "hospital"}, {"已就医", "hospital"}, {"转院", "hospital"}, {"送医院", "hospital"},
+	{"hospital", "hospital"},
+	{"已退烧", "recovered"}, {"退烧", "recovered"}, {"体温正常", "recovered"}, {"已恢复", "recovered"}, {"恢复正常", "recovered"},
+	{"痊愈", "recovered"}, {"已痊愈", "recovered"}, {"好了", "recovered"}, {"recovered", "recovered"},
+}
+
+// normalizeResult reads the result of a follow-up: 已退烧 → recovered,
+// 仍发热 → still_fever, 已送医 → hospital, 解除观察 → released.
+func normalizeResult(s string) (string, bool) {
+	lower := strings.ToLower(strings.TrimSpace(s))
+	if lower == "" || utf8.RuneCountInString(lower) > 12 {
+		return "", false
+	}
+	for _, r := range followupResults {
+		if strings.Contains(lower, r.word) {
+			return r.result, true
+		}
+	}
+	return "", false
+}
