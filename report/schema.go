@@ -33,15 +33,15 @@ type ValueType int
 
 // Value types. Their canonical text forms are documented on each.
 const (
-	Text          ValueType = iota // trimmed text
-	Int                            // decimal integer, e.g. "35"
-	Phone                          // "13812345678" or "0372-5123456"
-	IDNumber                       // 18 characters, check digit verified, "X" upper case
-	Temperature                    // degrees Celsius with one decimal, e.g. "38.5"
-	DateValue                      // "2020-02-05"
-	Gender                         // "male" or "female"
-	GatheringType                  // "wedding", "funeral" or "other"
-	FollowupResult                 // "recovered", "still_fever", "hospital" or "released"
+	Text           ValueType = iota // trimmed text
+	Int                             // decimal integer, e.g. "35"
+	Phone                           // "13812345678" or "0372-5123456"
+	IDNumber                        // 18 characters, check digit verified, "X" upper case
+	Temperature                     // degrees Celsius with one decimal, e.g. "38.5"
+	DateValue                       // "2020-02-05"
+	Gender                          // "male" or "female"
+	GatheringType                   // "wedding", "funeral" or "other"
+	FollowupResult                  // "recovered", "still_fever", "hospital" or "released"
 )
 
 // Field describes one canonical field.
