@@ -96,9 +96,7 @@ func (r Result) MarshalJSON() ([]byte, error) {
 // Result). A one-person message gives exactly what Parse gives. Like
 // Parse, it never panics and takes time linear in the length of text.
 func ParseAll(text string, c Context) Result {
-	s := clean(text)
-	lang := detectLang(s)
-	m := matchTrigger(s, c.BotUsername)
+	m, lang := start(text, c)
 	if m.kind == None {
 		return Result{Lang: lang}
 	}

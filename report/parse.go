@@ -52,6 +52,7 @@ const (
 
 	WarnBelowThreshold = "below_threshold" // a fever below 37.3 °C
 	WarnFutureDate     = "future_date"     // an arrival or move-in after today
+	WarnPastDate       = "past_date"       // a gathering reported after its day
 	WarnAboveThreshold = "above_threshold" // a gathering above 50 people or 5 tables
 	WarnAgeMismatch    = "age_mismatch"    // age disagrees with the ID number's birth date
 	WarnUnknownField   = "unknown_field"   // a label that does not belong to the kind: kept in note
@@ -84,13 +85,77 @@ func (r Report) OK() bool { return r.Kind != None && len(r.Problems) == 0 }
 // trigger is ordinary chat: the Report's Kind is None. Parse never panics and
 // takes time linear in the length of text.
 func Parse(text string, c Context) Report {
-	s := clean(text)
-	lang := detectLang(s)
-	m := matchTrigger(s, c.BotUsername)
+	m, lang := start(text, c)
 	if m.kind == None {
 		return Report{Lang: lang}
 	}
 	return parseOne(m, c, lang)
+}
+
+// start cleans a message, finds its language and its trigger, and mends
+// what input methods do to numbers in the body.
+func start(text string, c Context) (triggerMatch, Lang) {
+	s := clean(text)
+	lang := detectLang(s)
+	m := matchTrigger(s, c.BotUsername)
+	if m.kind == Fever || m.kind == Followup {
+		m.body = mendDecimals(m.body)
+	}
+	return m, lang
+}
+
+// mendDecimals turns the 。 or ， an input method types for a decimal
+// point back into one inside a temperature: 体温37。8, 38，5℃. Only a
+// reading of 35–42 followed by one digit is mended, and only after a
+// temperature label or a separator, so 年龄38，5组 stays as it is.
+func mendDecimals(body string) string {
+	if !strings.Contains(body, ",") && !strings.Contains(body, "。") {
+		return body
+	}
+	var b strings.Builder
+	last := 0
+	for i := 0; i < len(body); i++ {
+		size := 0
+		switch {
+		case body[i] == ',':
+			size = 1
+		case strings.HasPrefix(body[i:], "。"):
+			size = len("。")
+		default:
+			continue
+		}
+		if i < 2 || !isDigits(body[i-2:i]) || i >= 3 && isDigits(body[i-3:i-2]) {
+			continue
+		}
+		whole := int(body[i-2]-'0')*10 + int(body[i-1]-'0')
+		j := i + size
+		if whole < 35 || whole > 42 || j >= len(body) || !isDigits(body[j:j+1]) || j+1 < len(body) && isDigits(body[j+1:j+2]) {
+			continue
+		}
+		before, after := body[:i-2], body[j+1:]
+		labelled := false
+		for _, l := range []string{"体温", "温度", "体温:", "温度:", "体温=", "temp", "temp:", "temp=", "temperature:"} {
+			labelled = labelled || strings.HasSuffix(strings.ToLower(before), l)
+		}
+		unit := false
+		for _, u := range []string{"℃", "度", "°", "c", "C"} {
+			unit = unit || strings.HasPrefix(after, u)
+		}
+		r, _ := utf8.DecodeLastRuneInString(before)
+		separated := before == "" || strings.ContainsRune(" \n,:", r) || strings.HasSuffix(before, "。")
+		ends := after == "" || after[0] == ' ' || after[0] == '\n' || after[0] == ',' || strings.HasPrefix(after, "。")
+		if labelled || separated && (unit || ends) {
+			b.WriteString(body[last:i])
+			b.WriteByte('.')
+			last = j
+			i = j - 1
+		}
+	}
+	if last == 0 {
+		return body
+	}
+	b.WriteString(body[last:])
+	return b.String()
 }
 
 // parseOne reads the body after a trigger as one report.
@@ -443,7 +508,10 @@ func (p *parser) chunkBody(body string) {
 		p.addPart(cur, w)
 		cur.latin = isLatinWord(w)
 		field, _ := p.classify(w)
-		cur.address = field == "address"
+		if field == "address" {
+			_, _, dated := p.splitLeadingDate(w) // 15号到的 is a date, not an address
+			cur.address = !dated
+		}
 	}
 	for i := 0; i < len(body); i++ {
 		c := body[i]
@@ -733,14 +801,14 @@ func (p *parser) classify(t string) (string, strength) {
 		if looksLikePhone(t) {
 			return "phone", strong
 		}
-		if _, shape := parseDate(t, p.today, true); shape != notDate {
+		if _, shape := parseDate(t, p.today, true); shape != notDate || p.dottedDate(t) || p.dayOfMonth(t) {
 			if p.spec.DateField == "" {
 				return "", strong
 			}
 			return p.spec.DateField, strong
 		}
 		takesTemp := p.kind == Fever || p.kind == Followup
-		if _, shape, _ := parseTemperature(t); shape == unitTemp || shape == bareTemp && takesTemp && strings.Contains(t, ".") {
+		if _, shape, _ := parseTemperature(t); shape == unitTemp || shape == bareTemp && takesTemp && (strings.Contains(t, ".") || strings.Contains(t, "点")) {
 			return "temperature", strong
 		}
 		if takesTemp && len(t) == 3 && (t[0] == '3' || t[0] == '4') && isDigits(t) {
@@ -810,6 +878,35 @@ func (p *parser) classify(t string) (string, strength) {
 		return p.spec.NameField, none
 	}
 	return "", none
+}
+
+// dottedDate recognises 12.2 (December 2nd) as a date in a kind that
+// expects one and takes no temperature.
+func (p *parser) dottedDate(t string) bool {
+	if p.spec.DateField == "" || tables.allowed[p.kind]["temperature"] || len(t) > 8 {
+		return false
+	}
+	toks, rest, ok := lexDate(t)
+	if !ok || rest != "" || len(toks) < 3 || len(toks) > 4 || toks[1].sep != "." || toks[0].digits == 0 || toks[2].digits == 0 ||
+		toks[0].digits > 2 || toks[2].digits > 2 || len(toks) == 4 && toks[3].sep != "日" && toks[3].sep != "号" {
+		return false
+	}
+	_, shape := parseDate(t, p.today, false)
+	return shape == goodDate
+}
+
+// dayOfMonth recognises 5日 alone as a day of this or a nearby month,
+// and 5号 too in a gathering (elsewhere 5号 is more often a house number).
+func (p *parser) dayOfMonth(t string) bool {
+	if p.spec.DateField == "" || len(t) > 5 {
+		return false
+	}
+	toks, rest, ok := lexDate(t)
+	if !ok || rest != "" || len(toks) != 2 || toks[0].num < 1 || toks[0].num > 31 ||
+		toks[1].sep != "日" && (toks[1].sep != "号" || p.kind != Gathering) {
+		return false
+	}
+	return true
 }
 
 // trimToday drops the 今日 a daily report's phrases often start with.
@@ -884,6 +981,8 @@ var dateVerbs = map[string]bool{
 	"到家": true, "到达": true, "返回": true, "返乡": true, "抵达": true, "回来": true, "回村": true, "到村": true,
 	"回到": true, "入住": true, "搬入": true, "租住": true, "举办": true, "举行": true, "办事": true, "出殡": true,
 	"结婚": true, "下葬": true, "到": true, "回": true, "来": true,
+	"到的": true, "回来的": true, "到家的": true, "返回的": true, "回的": true, "来的": true, "入住的": true, "搬来的": true,
+	"到达的": true, "回村的": true, "住进来": true, "搬进来": true, "办": true, "办事的": true, "结婚的": true,
 }
 
 // splitLeadingDate splits unlabelled text that starts with a date and goes
@@ -900,10 +999,16 @@ func (p *parser) splitLeadingDate(v string) (date, rest string, ok bool) {
 	if end == 0 || end == len(v) {
 		return "", "", false
 	}
-	if _, shape := parseDate(v[:end], p.today, true); shape == notDate {
-		return "", "", false
-	}
 	rest = strings.TrimSpace(v[end:])
+	if _, shape := parseDate(v[:end], p.today, true); shape == notDate {
+		// 5号到的, 12.2到的: a looser date, but only before a verb
+		if !dateVerbs[rest] {
+			return "", "", false
+		}
+		if _, shape := parseDate(v[:end], p.today, false); shape == notDate {
+			return "", "", false
+		}
+	}
 	if dateVerbs[rest] {
 		rest = ""
 	}
@@ -919,11 +1024,14 @@ func dateEnd(v string) int {
 		}
 	}
 	toks, rest, ok := lexDate(v)
-	if !ok || len(toks) < 3 {
+	if !ok || len(toks) < 2 {
 		return 0
 	}
 	last := toks[len(toks)-1].sep
 	if last != "日" && last != "号" {
+		if len(toks) == 3 && toks[1].sep == "." && toks[0].digits > 0 && toks[2].digits > 0 {
+			return len(v) - len(rest) // 12.2到的
+		}
 		return 0
 	}
 	return len(v) - len(rest)
@@ -1103,7 +1211,7 @@ func (p *parser) normalize(field, raw string) (value, code, detail string) {
 		}
 		return formatTenths(t), "", ""
 	case DateValue:
-		d, shape := parseDate(raw, p.today, false)
+		d, shape := parseDateLean(raw, p.today, false, dateLeans[field])
 		if shape != goodDate {
 			return "", CodeInvalidDate, ""
 		}
@@ -1138,6 +1246,11 @@ func (p *parser) checkWarnings(fields map[string]string) {
 			if d, err := ParseDate(v); err == nil && d.Compare(p.today) > 0 {
 				p.warn(f, WarnFutureDate, v)
 			}
+		}
+	}
+	if v, ok := fields["date"]; ok && p.kind == Gathering {
+		if d, err := ParseDate(v); err == nil && d.Compare(p.today) < 0 {
+			p.warn("date", WarnPastDate, v)
 		}
 	}
 	if p.kind == Gathering {

@@ -178,6 +178,11 @@ func message(lang Lang, code, field string, args ...string) string {
 			return label + arg(0) + "在今天之后，已记录，请核实"
 		}
 		return label + " " + arg(0) + " is after today; recorded, please check"
+	case WarnPastDate:
+		if zh {
+			return label + arg(0) + "已经过去，已记录；如果日期写错了，请改正"
+		}
+		return label + " " + arg(0) + " has passed; recorded; correct it if the date is wrong"
 	case WarnAboveThreshold:
 		if zh {
 			return "规模超过50人或5桌，按规定须提前报备审批，请联系村委"
