@@ -949,7 +949,8 @@ func (p *parser) assign() {
 		}
 		// 2月5日从武汉返回, 昨天到家: a date leading other words
 		if date, rest, ok := p.splitLeadingDate(v); ok {
-			p.assignUnlabelled(date)
+			p.recognised++
+			p.set(p.spec.DateField, "", date, false)
 			if rest != "" {
 				p.assignUnlabelled(rest)
 			}
