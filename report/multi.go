@@ -423,8 +423,9 @@ func (p *parser) chunkFields(c *chunk) (fields []string, name string) {
 		return nil, ""
 	}
 	pieces := []string{v}
-	if date, rest, ok := p.splitLeadingDate(v); ok {
-		pieces = []string{date, rest}
+	if _, rest, ok := p.splitLeadingDate(v); ok {
+		fields = append(fields, p.spec.DateField)
+		pieces = []string{rest}
 	}
 	for _, piece := range pieces {
 		if piece == "" {

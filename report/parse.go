@@ -367,7 +367,37 @@ func matchTrigger(s, botUsername string) triggerMatch {
 		}
 		return triggerMatch{kind: kind, trigger: word, body: trimBodyStart(rest), explicit: explicit}
 	}
+	if i := strings.Index(t, "日报"); i > 0 && i <= 48 && !m.explicit && !bracket && dailyPrefix(t[:i]) {
+		return matchTrigger(t[i:], botUsername)
+	}
 	return triggerMatch{}
+}
+
+// dailyPrefix accepts what people put before 日报: the day (今日日报,
+// 2月7日日报) or the place (郝家店村3组日报, 李网格今日日报 is not).
+func dailyPrefix(s string) bool {
+	words := strings.Fields(s)
+	if len(words) == 0 || len(words) > 3 {
+		return false
+	}
+	for _, w := range words {
+		for _, today := range []string{"今日", "今天", "本日"} {
+			if r, ok := strings.CutSuffix(w, today); ok {
+				w = r
+				break
+			}
+		}
+		if w == "" {
+			continue
+		}
+		if _, shape := parseDate(w, Date{Year: 2000, Month: 1, Day: 1}, true); shape != notDate {
+			continue
+		}
+		if strings.ContainsAny(w, ",;:=#/") || !isAddress(w) && !strings.HasSuffix(w, "网格") {
+			return false
+		}
+	}
+	return true
 }
 
 // prefixEnds appends to ends the byte offsets at which the prefixes of s of

@@ -80,7 +80,7 @@ var fields = []Field{
 	{Name: "tables", Type: Int, Min: 1, Max: 10000, Zh: "桌数", En: "tables"},
 	{Name: "landlord", Type: Text, Zh: "房东", En: "landlord", Labels: "房主"},
 	{Name: "moved_in", Type: DateValue, Zh: "入住日期", En: "moved_in", Labels: "入住 租住日期 入住时间"},
-	{Name: "households", Type: Int, Min: 0, Max: 1000000, Zh: "排查户数", En: "households", Labels: "排查 走访户数 走访 排查户"},
+	{Name: "households", Type: Int, Min: 0, Max: 1000000, Zh: "排查户数", En: "households", Labels: "排查 走访户数 走访 排查户 入户排查 入户走访 入户 摸排 摸排户数 排查了 走访了 共排查 共走访"},
 	{Name: "arrivals", Type: Int, Min: 0, Max: 1000000, Zh: "返乡人数", En: "arrivals", Labels: "新增返乡 返乡 返乡人员"},
 	{Name: "fevers", Type: Int, Min: 0, Max: 1000000, Zh: "发热人数", En: "fevers", Labels: "发热 发烧 发热人员"},
 	{Name: "gatherings", Type: Int, Min: 0, Max: 1000000, Zh: "婚丧", En: "gatherings", Labels: "婚丧嫁娶 红白事 婚丧事"},
