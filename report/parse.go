@@ -58,6 +58,7 @@ const (
 	WarnUnknownField   = "unknown_field"   // a label that does not belong to the kind: kept in note
 	WarnDuplicateField = "duplicate_field" // a field given twice: the second kept in note
 	WarnNoCounts       = "no_counts"       // a daily report without numbers: recorded as a zero report
+	WarnLabelReadAs    = "label_read_as"   // a question or a mistyped label, read as a field's label
 )
 
 // Thresholds from the reporting rules.
@@ -615,8 +616,10 @@ func (p *parser) labelStart(w string) (labelMatch, bool) {
 		rest := s[ends[k]:]
 		field := tables.resolveLabel(p.kind, label)
 		sep := false
+		rest = skipHint(rest)
 		if r, ok := cutAnyPrefix(rest, ":", "=", "】", "]"); ok {
 			rest, sep = strings.TrimLeft(r, " :="), true
+			rest = dropEchoedLabel(rest)
 		}
 		if sep || rest == "" {
 			if field == "" && !sep {
@@ -626,6 +629,9 @@ func (p *parser) labelStart(w string) (labelMatch, bool) {
 		}
 		if field == "" {
 			continue
+		}
+		if question, loose := tables.loose[label]; loose && question {
+			continue // 几个人30: a question runs into no value
 		}
 		if label[0] >= utf8.RuneSelf {
 			if r, ok := cutAnyPrefix(rest, "为", "是"); ok && r != "" {
@@ -637,6 +643,37 @@ func (p *parser) labelStart(w string) (labelMatch, bool) {
 		}
 	}
 	return labelMatch{}, false
+}
+
+// skipHint drops a hint in brackets between a label and its colon, as
+// forms print them: 住址（村组门牌）：郝家店村.
+func skipHint(rest string) string {
+	if !strings.HasPrefix(rest, "(") {
+		return rest
+	}
+	j := strings.IndexByte(rest, ')')
+	if j < 0 || j > 48 {
+		return rest
+	}
+	if after := rest[j+1:]; strings.HasPrefix(after, ":") || strings.HasPrefix(after, "=") {
+		return after
+	}
+	return rest
+}
+
+// dropEchoedLabel drops the words of a second label or question that
+// sits between a label's colon and its value, so they never leak into it:
+// 来自：哪里返回:郑州 → 郑州, 住址：住哪：郝家店村 → 郝家店村.
+func dropEchoedLabel(v string) string {
+	i := strings.IndexAny(v, ":=")
+	if i <= 0 || i > 36 {
+		return v
+	}
+	head := strings.ToLower(strings.TrimSpace(v[:i]))
+	if !tables.isLabel(head) && !strings.ContainsAny(head, "哪几何谁") && !strings.Contains(head, "什么") && !strings.Contains(head, "多少") {
+		return v
+	}
+	return strings.TrimLeft(v[i+1:], " :=")
 }
 
 // stripListMarker drops a leading "1." "2、" "3)" "(4)" or circled number.
@@ -964,6 +1001,9 @@ var appendable = map[string]string{"address": " ", "origin": " ", "symptoms": "�
 func (p *parser) assign() {
 	for _, c := range p.chunks {
 		v := c.value()
+		if _, loose := tables.loose[c.label]; loose && c.field != "" && !p.shared {
+			p.warn(c.field, WarnLabelReadAs, c.label)
+		}
 		if c.field != "" {
 			p.recognised++
 			p.set(c.field, c.label, v, true)

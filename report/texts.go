@@ -203,6 +203,11 @@ func message(lang Lang, code, field string, args ...string) string {
 			return label + "填了不止一次，后面的已放入备注"
 		}
 		return label + " was given more than once; the later one is kept in the note"
+	case WarnLabelReadAs:
+		if zh {
+			return "“" + arg(0) + "”已按“" + label + "”登记，请核对"
+		}
+		return "read “" + arg(0) + "” as “" + label + "”; please check"
 	case WarnNoCounts:
 		if zh {
 			return "没有填写数字，已按零报告（无异常）记录"
