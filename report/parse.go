@@ -619,7 +619,7 @@ func (p *parser) labelStart(w string) (labelMatch, bool) {
 		rest = skipHint(rest)
 		if r, ok := cutAnyPrefix(rest, ":", "=", "】", "]"); ok {
 			rest, sep = strings.TrimLeft(r, " :="), true
-			rest = dropEchoedLabel(rest)
+			rest = dropEchoedLabel(rest, field)
 		}
 		if sep || rest == "" {
 			if field == "" && !sep {
@@ -664,13 +664,18 @@ func skipHint(rest string) string {
 // dropEchoedLabel drops the words of a second label or question that
 // sits between a label's colon and its value, so they never leak into it:
 // 来自：哪里返回:郑州 → 郑州, 住址：住哪：郝家店村 → 郝家店村.
-func dropEchoedLabel(v string) string {
+func dropEchoedLabel(v, field string) string {
 	i := strings.IndexAny(v, ":=")
-	if i <= 0 || i > 36 {
+	if i <= 0 || i > 36 || field == "" || field == "note" {
 		return v
 	}
 	head := strings.ToLower(strings.TrimSpace(v[:i]))
-	if !tables.isLabel(head) && !strings.ContainsAny(head, "哪几何谁") && !strings.Contains(head, "什么") && !strings.Contains(head, "多少") {
+	same := false
+	for _, f := range tables.labels[head] {
+		same = same || f == field
+	}
+	question := strings.ContainsAny(head, "哪几何谁") || strings.Contains(head, "什么") || strings.Contains(head, "多少")
+	if !same && !(question && utf8.RuneCountInString(head) <= 8) {
 		return v
 	}
 	return strings.TrimLeft(v[i+1:], " :=")
