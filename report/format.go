@@ -236,7 +236,9 @@ func OptionalFields(k Kind, lang Lang) string {
 // FillTemplate renders the template of a report's kind with what the
 // report got right filled in and a placeholder where a required field is
 // missing or wrong, so the sender can copy it, complete it and send again.
-// mask hides phone and ID numbers, for a template posted to a group.
+// mask is for a template posted to a group: a phone or ID number it holds
+// is not shown masked but as （请重新填写完整号码）, so no template offered
+// to copy holds a starred number.
 func FillTemplate(r Report, mask bool) string {
 	spec, ok := tables.kindByKind[r.Kind]
 	if !ok {
@@ -255,6 +257,9 @@ func FillTemplate(r Report, mask bool) string {
 			required = required || f == field
 		}
 		switch {
+		case ok && mask && (field == "phone" || field == "id_number"):
+			// a masked number copied back would be no number: ask for it
+			v = r.Lang.Pick("（请重新填写完整号码）", "(re-enter the full number)")
 		case ok:
 			v = DisplayValue(field, v, r.Lang, mask)
 		case required:

@@ -48,7 +48,11 @@ const (
 	CodeInvalidDate        = "invalid_date"
 	CodeInvalidGender      = "invalid_gender"
 	CodeInvalidNumber      = "invalid_number"
-	CodeInvalidResult      = "invalid_result" // a follow-up result that is none of the four
+	CodeInvalidResult      = "invalid_result"  // a follow-up result that is none of the four
+	CodeMaskedNumber       = "masked_number"   // 137****1111 in a required field: the full number is needed
+	CodeTemplateSample     = "template_sample" // the template's sample sent back unchanged
+
+	WarnMaskedNumber = "masked_number" // 137****1111 in an optional field: dropped
 
 	WarnBelowThreshold = "below_threshold" // a fever below 37.3 °C
 	WarnFutureDate     = "future_date"     // an arrival or move-in after today
@@ -101,6 +105,11 @@ func start(text string, c Context) (triggerMatch, Lang) {
 	m := matchTrigger(s, c.BotUsername)
 	if m.kind == Fever || m.kind == Followup {
 		m.body = mendDecimals(m.body)
+	}
+	if strings.Contains(m.body, "(") {
+		for _, ph := range placeholderList {
+			m.body = strings.ReplaceAll(m.body, ph, "")
+		}
 	}
 	return m, lang
 }
@@ -720,9 +729,9 @@ func (p *parser) acceptRunIn(field, label, value string) bool {
 		return ok || zeroWords[value]
 	case Phone:
 		_, ok := normalizePhone(value)
-		return ok || looksLikePhone(value)
+		return ok || looksLikePhone(value) || isMaskedNumber(value)
 	case IDNumber:
-		return looksLikeID(value)
+		return looksLikeID(value) || isMaskedNumber(value)
 	case Temperature:
 		_, shape, _ := parseTemperature(value)
 		return shape != notTemp
@@ -871,6 +880,12 @@ func (p *parser) classify(t string) (string, strength) {
 			return "id_number", strong
 		}
 		if looksLikePhone(t) {
+			return "phone", strong
+		}
+		if isMaskedNumber(t) {
+			if len(strings.ReplaceAll(t, " ", "")) >= 15 {
+				return "id_number", strong
+			}
 			return "phone", strong
 		}
 		if _, shape := parseDate(t, p.today, true); shape != notDate || p.dottedDate(t) || p.dayOfMonth(t) {
@@ -1168,7 +1183,16 @@ func (p *parser) finish(trigger, sender string) Report {
 	}
 	for _, field := range p.order {
 		raw := cleanText(p.raw[field])
-		if raw == "" {
+		if raw == "" || isPlaceholder(raw) {
+			continue
+		}
+		if isMaskedNumber(raw) {
+			// 137****1111 copied back from a bot message: not a new number
+			if p.required(field) {
+				problem(field, CodeMaskedNumber, quote(raw))
+			} else {
+				p.warn(field, WarnMaskedNumber, quote(raw))
+			}
 			continue
 		}
 		v, code, detail := p.normalize(field, raw)
@@ -1217,6 +1241,10 @@ func (p *parser) finish(trigger, sender string) Report {
 			problem(field, CodeMissing)
 		}
 	}
+	if p.isTemplateSample(r.Fields) {
+		problems = append([]Notice{{Field: p.spec.NameField, Code: CodeTemplateSample,
+			Message: message(p.lang, CodeTemplateSample, p.spec.NameField, quote(r.Fields[p.spec.NameField]))}}, problems...)
+	}
 	p.checkWarnings(r.Fields)
 	rank := map[string]int{}
 	for i, f := range p.spec.Fields() {
@@ -1226,6 +1254,40 @@ func (p *parser) finish(trigger, sender string) Report {
 	r.Problems = problems
 	r.Warnings = p.warnings
 	return r
+}
+
+func (p *parser) required(field string) bool {
+	for _, f := range p.spec.Required {
+		if f == field {
+			return true
+		}
+	}
+	return false
+}
+
+// isTemplateSample reports whether a report is the sample of its kind's
+// template sent back unchanged: every field the template shows holds its
+// sample exactly as the template writes it (张三, 13812345678, 2月5日 …).
+func (p *parser) isTemplateSample(map[string]string) bool {
+	if p.spec.NameField == "" {
+		return false
+	}
+	fields := p.spec.Template
+	if len(fields) == 0 {
+		fields = p.spec.Required
+	}
+	for _, lang := range []Lang{Zh, En} {
+		same := 0
+		for _, f := range fields {
+			if strings.EqualFold(cleanText(p.raw[f]), kindExample(p.kind, f, lang)) {
+				same++
+			}
+		}
+		if same == len(fields) && same >= 2 {
+			return true
+		}
+	}
+	return false
 }
 
 // foreignField names the field a label of another kind stands for.

@@ -203,6 +203,16 @@ func message(lang Lang, code, field string, args ...string) string {
 			return label + "填了不止一次，后面的已放入备注"
 		}
 		return label + " was given more than once; the later one is kept in the note"
+	case CodeMaskedNumber: // also WarnMaskedNumber, by the field being optional
+		if zh {
+			return label + arg(0) + "带星号，是机器人隐藏过的号码，请填写完整号码"
+		}
+		return label + " " + arg(0) + " has stars: the bot hid part of it; please type the full number"
+	case CodeTemplateSample:
+		if zh {
+			return arg(0) + "是模板里的示例，请把示例换成真实的姓名、电话等再发送"
+		}
+		return arg(0) + " is the template's sample: replace the sample values with the real ones and send again"
 	case WarnLabelReadAs:
 		if zh {
 			return "“" + arg(0) + "”已按“" + label + "”登记，请核对"

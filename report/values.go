@@ -396,3 +396,36 @@ func normalizeResult(s string) (string, bool) {
 	}
 	return "", false
 }
+
+// isMaskedNumber reports a phone or ID number with its middle starred, as
+// the bot shows them in groups: 137****1111, 0372-***3456,
+// 410505********2010.
+func isMaskedNumber(s string) bool {
+	stars, digits, other := 0, 0, 0
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '*':
+			stars++
+		case c >= '0' && c <= '9':
+			digits++
+		case c == '-' || c == ' ' || (c == 'x' || c == 'X') && i == len(s)-1:
+		default:
+			other++
+		}
+	}
+	return other == 0 && stars >= 2 && digits >= 4 && stars+digits >= 10 && stars+digits <= 19
+}
+
+// placeholderList holds what the bot's templates put where a value is to
+// be typed (after full-width brackets are folded); sent back unchanged it
+// is no value at all.
+var placeholderList = []string{"(请填写)", "(请重新填写完整号码)", "(fill in)", "(re-enter the full number)"}
+
+func isPlaceholder(s string) bool {
+	for _, ph := range placeholderList {
+		if strings.EqualFold(s, ph) || strings.EqualFold(s, ph[1:len(ph)-1]) {
+			return true
+		}
+	}
+	return false
+}
