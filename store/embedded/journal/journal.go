@@ -46,33 +46,50 @@
 //
 // Open, ReadAll and Verify read frames until the end of the file or the
 // first bad frame: an incomplete header or frame, a length above
-// MaxRecordSize, or a checksum mismatch. What follows a bad frame decides
-// what it is:
+// MaxRecordSize, or a checksum mismatch. What follows the last good frame
+// decides what it is. A crash leaves behind the last synced frame a prefix
+// of the frames of one write (a killed process, or a machine that
+// persisted the data before the file's size), possibly followed by zeros
+// from a block boundary on (a machine that persisted the file's size but
+// not all of its blocks; zeroBlock, 512 bytes, is the smallest block). So
+// only what cannot be a frame is cut off:
 //
 //   - If a complete frame, valid under the file's salt, starts at any byte
 //     offset after the start of the bad frame, up to the end of the file,
 //     the journal is corrupt in the middle. Every offset is tried, not only
 //     the one the bad length field points to, because that field may itself
-//     be garbage. Open fails with a *CorruptError naming the bad frame's
-//     offset and changes nothing.
+//     be garbage.
 //   - If more than MaxBatchSize bytes follow the bad frame, it is corruption
-//     too: a crash leaves at most one unfinished write behind the last
-//     synced frame, and no write is larger than MaxBatchSize. This also
-//     bounds the search for a valid frame to MaxBatchSize bytes.
-//   - Otherwise the bytes from the bad frame on are a torn tail: the
-//     unfinished last write of a writer that crashed. Open cuts it off
-//     (truncates the file at the bad frame and fsyncs), logs it and reports
-//     it with Recovery; ReadAll and Verify, which never write, skip it and
-//     report it in Stats.
+//     too: no write is larger than MaxBatchSize. This also bounds the search
+//     for a valid frame to MaxBatchSize bytes.
+//   - The bytes from the bad frame on are a torn tail only if they are
+//     shorter than a frame header, all zeros, or one frame whose length runs
+//     past the end of the file or into zeros that start at a block boundary
+//     and reach the end of the file. Open cuts a torn tail off (truncates
+//     the file at the bad frame and fsyncs), logs it and reports it with
+//     Recovery; ReadAll and Verify, which never write, skip it and report
+//     it in Stats.
+//   - Anything else could be a damaged frame that was acknowledged: a
+//     complete frame that fails its check (with or without bytes after
+//     it), a length above MaxRecordSize, a frame that checks once one bit of
+//     its length is flipped back, garbage. Open fails with a *CorruptError
+//     naming the bad frame's offset and changes nothing.
+//
+// Damage to the header stops the open too: a damaged magic or version is
+// told from a foreign file by the first frame checking under the header's
+// salt, and a damaged salt by no frame checking at all (the error names the
+// salt byte when flipping one bit of it makes the first frame check). Both
+// are *CorruptError with Header set.
 //
 // Limits of the rule: a torn tail that happens to contain a valid frame
-// (a power loss that persisted a later page of the last write but not an
-// earlier one) is reported as corruption, so Open refuses to start rather
-// than drop data; the operator decides, with Verify's report, where to
-// cut. Conversely, corruption that destroys the last frames of the file,
-// leaving no valid frame after the damage, is indistinguishable from a
-// torn tail and is truncated; what is cut off then holds no valid frame at
-// any offset.
+// (a machine crash that persisted a later block of the last write but not
+// an earlier one), or zeros that start inside the last write and then give
+// way to data again, are reported as corruption, so Open refuses to start
+// rather than guess; gridbot db repair then keeps every frame that checks.
+// Conversely, damage that turns the last frame into something a crash can
+// leave — its last bytes zeroed from a block boundary on, or its length
+// field damaged in two or more bits so that it runs past the end of the
+// file — is taken for a torn tail and cut off.
 //
 // Frames inside payloads: byte strings shaped like frames, which a user
 // can put in a payload, make a torn tail look like corruption only if they
