@@ -161,3 +161,60 @@ func TestTruncatedLastFrameIsCut(t *testing.T) {
 		t.Fatalf("the last frame [%d, %d) spans no block boundary", last, size)
 	}
 }
+
+// TestLostJournal checks that a journal deleted or emptied where one was
+// created is an error, not a new, empty store; and that a journal created
+// before header copies existed gets one.
+func TestLostJournal(t *testing.T) {
+	tests := []struct {
+		name   string
+		damage func(path string) error
+	}{
+		{"deleted", os.Remove},
+		{"emptied", func(path string) error { return os.Truncate(path, 0) }},
+		{"cut inside its header", func(path string) error { return os.Truncate(path, 10) }},
+		{"header zeroed, nothing after it", func(path string) error {
+			return os.WriteFile(path, make([]byte, headerSize), 0o600)
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "j")
+			writeJournal(t, path, damagePayloads)
+			if got, want := fileBytes(t, path+HeaderCopySuffix), fileBytes(t, path)[:headerSize]; !bytes.Equal(got, want) {
+				t.Fatalf("header copy %x, want the header %x", got, want)
+			}
+			if err := tt.damage(path); err != nil {
+				t.Fatal(err)
+			}
+			before, statErr := os.ReadFile(path)
+			if _, err := Open(path, Options{}, nil); !errors.Is(err, ErrLost) {
+				t.Errorf("Open = %v, want ErrLost", err)
+			}
+			after, err := os.ReadFile(path)
+			if !bytes.Equal(after, before) || (statErr == nil) != (err == nil) {
+				t.Errorf("Open changed the file: %d bytes (%v), was %d (%v)", len(after), err, len(before), statErr)
+			}
+			if _, err := ReadAll(path, nil); !errors.Is(err, ErrLost) {
+				t.Errorf("ReadAll = %v, want ErrLost", err)
+			}
+			if _, err := Verify(path); !errors.Is(err, ErrLost) {
+				t.Errorf("Verify = %v, want ErrLost", err)
+			}
+		})
+	}
+
+	t.Run("journal from before header copies", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "j")
+		writeJournal(t, path, damagePayloads)
+		if err := os.Remove(path + HeaderCopySuffix); err != nil {
+			t.Fatal(err)
+		}
+		j, got := openT(t, path, Options{})
+		equalRecords(t, got, damagePayloads)
+		closeT(t, j)
+		if got, want := fileBytes(t, path+HeaderCopySuffix), fileBytes(t, path)[:headerSize]; !bytes.Equal(got, want) {
+			t.Errorf("header copy %x, want the header %x", got, want)
+		}
+	})
+}

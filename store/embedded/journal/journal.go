@@ -111,6 +111,7 @@
 package journal
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -162,6 +163,7 @@ type Journal struct {
 	log      *slog.Logger
 	noSync   bool
 	seed     uint32 // saltSeed of the file's salt: where frame checksums start
+	salt     []byte // the file's salt
 	recovery Recovery
 
 	size    atomic.Int64 // bytes durably in the file
@@ -225,7 +227,18 @@ func open(path string, opts Options, replay func(payload []byte) error) (_ *Jour
 	if err := makeDirs(filepath.Dir(path)); err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	held, err := readHeaderCopy(path)
+	if err != nil {
+		return nil, err
+	}
+	flags := os.O_RDWR | os.O_CREATE
+	if held != nil {
+		flags = os.O_RDWR // a journal was created here: never create another
+	}
+	f, err := os.OpenFile(path, flags, 0o600)
+	if errors.Is(err, fs.ErrNotExist) && held != nil {
+		return nil, lost(path, "is missing")
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -263,10 +276,13 @@ func open(path string, opts Options, replay func(payload []byte) error) (_ *Jour
 		log:     log,
 		noSync:  opts.NoSync,
 		seed:    res.seed,
+		salt:    res.salt,
 		wake:    make(chan struct{}, 1),
 		stopped: make(chan struct{}),
 	}
 	switch {
+	case res.noHeader && held != nil:
+		return nil, lost(path, fmt.Sprintf("holds %d bytes and no header", res.fileSize))
 	case res.noHeader:
 		if err := j.initFile(res); err != nil {
 			return nil, err
@@ -287,6 +303,11 @@ func open(path string, opts Options, replay func(payload []byte) error) (_ *Jour
 		log.Warn("journal: cut off torn tail",
 			"offset", res.validEnd, "dropped_bytes", j.recovery.DroppedBytes,
 			"reason", res.reason, "records", res.records)
+	}
+	if hdr := fileHeader(j.salt); !bytes.Equal(held, hdr) {
+		if err := writeHeaderCopy(path, hdr); err != nil {
+			return nil, err
+		}
 	}
 	j.size.Store(res.validEnd)
 	j.records.Store(res.records)
@@ -319,8 +340,70 @@ func (j *Journal) initFile(res scanResult) error {
 	if err := syncDir(filepath.Dir(j.path)); err != nil {
 		return err
 	}
-	j.seed = saltSeed(salt)
+	j.seed, j.salt = saltSeed(salt), salt
 	return nil
+}
+
+// HeaderCopySuffix names the copy of a journal's header that Open keeps
+// beside it (path + HeaderCopySuffix): its existence records that a
+// journal was created at path, and its salt lets gridbot db repair
+// restore a damaged header. Open writes it once the journal's header is
+// durable, so a crash while creating a journal never leaves a copy without
+// a journal; a journal opened without a copy (created before copies
+// existed) gets one.
+const HeaderCopySuffix = ".header"
+
+// ErrLost means the journal file is missing, or empty or without a header,
+// while its header copy shows that a journal was created there: the
+// journal was deleted or truncated, and opening it would start an empty
+// store in place of the lost one. Open fails with it and changes nothing.
+var ErrLost = errors.New("journal lost")
+
+func lost(path, what string) error {
+	return fmt.Errorf("%w: %s %s, but %s shows that a journal was created there; restore the journal from a backup (or see gridbot db repair)",
+		ErrLost, filepath.Base(path), what, filepath.Base(path)+HeaderCopySuffix)
+}
+
+// readHeaderCopy returns the content of path's header copy, nil if there
+// is none. An empty copy (a crash while writing it) counts as one.
+func readHeaderCopy(path string) ([]byte, error) {
+	b, err := os.ReadFile(path + HeaderCopySuffix)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read header copy: %w", err)
+	}
+	if b == nil {
+		b = []byte{}
+	}
+	return b, nil
+}
+
+// writeHeaderCopy makes hdr the durable content of path's header copy: it
+// writes a temporary file, syncs it and renames it into place.
+func writeHeaderCopy(path string, hdr []byte) error {
+	dst := path + HeaderCopySuffix
+	tmp := dst + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("write header copy: %w", err)
+	}
+	_, err = f.Write(hdr)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, dst)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write header copy: %w", err)
+	}
+	return syncDir(filepath.Dir(dst))
 }
 
 // makeDirs creates dir and any missing parents, like os.MkdirAll, and makes
