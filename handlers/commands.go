@@ -307,7 +307,7 @@ func (h *Handler) undoCommand(ctx context.Context, c *call) ([]Action, error) {
 		if len(answered) == 0 {
 			return h.reply(c, "undoReplyNone"), nil
 		}
-		return h.undo(ctx, c.m, pickReport(answered, c.m.From.ID, false).MessageID, false)
+		return h.undo(ctx, c.m, baseMessage(pickReport(answered, c.m.From.ID, false).MessageID), false)
 	}
 	return h.undo(ctx, c.m, c.m.ReplyTo.ID, false)
 }
@@ -324,16 +324,17 @@ func (h *Handler) undo(ctx context.Context, m Message, target int64, quiet bool)
 	if !bound || (b.Role != store.RoleVillage && b.Role != store.RoleLandlord) {
 		return nil, nil
 	}
-	r, ok, err := h.store.Report(ctx, m.Chat.ID, target)
+	people, err := h.peopleOf(ctx, m.Chat.ID, target)
 	if err != nil {
 		return nil, fmt.Errorf("handlers: undo: %w", err)
 	}
-	if !ok {
+	if len(people) == 0 {
 		if quiet {
 			return nil, nil
 		}
 		return h.reply(c, "undoNone"), nil
 	}
+	r := people[0]
 	if r.SenderID != m.From.ID {
 		admin, err := h.isAdmin(ctx, m.Chat.ID, m.From.ID)
 		if err != nil {
@@ -343,12 +344,15 @@ func (h *Handler) undo(ctx context.Context, m Message, target int64, quiet bool)
 			return h.reply(c, "undoNotYours"), nil
 		}
 	}
-	actions := h.reply(c, "undone", summaryLine(r, c.lang))
+	actions := h.reply(c, "undone", summaryOf(people, c.lang))
 	actions = append(actions,
 		Action{Kind: React, Key: key("react", m.Chat.ID, target, "undo", m.ID), Chat: m.Chat.ID, MessageID: target, Emoji: ""},
 		h.receiptAction(ctx, m.Chat.ID, target, key("undo", m.ID)),
 	)
-	changes := store.Changes{Withdrawals: []store.Withdrawal{{Chat: m.Chat.ID, MessageID: target, By: m.From.ID, At: h.now()}}}
+	var changes store.Changes
+	for _, p := range people {
+		changes.Withdrawals = append(changes.Withdrawals, store.Withdrawal{Chat: m.Chat.ID, MessageID: p.MessageID, By: m.From.ID, At: h.now()})
+	}
 	if err := h.queue(&changes, actions); err != nil {
 		return nil, err
 	}

@@ -94,7 +94,7 @@ func (h *Handler) replyToBot(ctx context.Context, m Message, text string) (actio
 	switch {
 	case isUndoWord(text) && len(answered) > 0:
 		target := pickReport(answered, m.From.ID, false)
-		actions, err := h.undo(ctx, m, target.MessageID, false)
+		actions, err := h.undo(ctx, m, baseMessage(target.MessageID), false)
 		return actions, true, err
 	case isUndoWord(text):
 		return h.hint(m, lang, "undoReplyNone"), true, nil
@@ -134,7 +134,7 @@ func (h *Handler) reportsInReceipt(ctx context.Context, chat, botMessage int64) 
 	}
 	var out []store.Revision
 	for _, r := range rs {
-		o, ok, err := h.store.Outbox(ctx, key("receipt", r.Chat, r.MessageID))
+		o, ok, err := h.store.Outbox(ctx, key("receipt", r.Chat, baseMessage(r.MessageID)))
 		if err != nil {
 			return nil, fmt.Errorf("handlers: receipt lookup: %w", err)
 		}
@@ -184,38 +184,36 @@ func (h *Handler) amend(ctx context.Context, m Message, b store.Binding, orig st
 		return nil, fmt.Errorf("handlers: amend: settings: %w", err)
 	}
 	loc := h.location(settings)
+	base := baseMessage(orig.MessageID)
 	text := orig.Text + "\n" + m.Text
 	pc := report.Context{Now: orig.SentAt, Location: loc, Sender: orig.Sender, BotUsername: h.cfg.BotUsername}
-	r := report.Parse(text, pc)
-	if r.Kind != orig.Kind {
+	all := report.ParseAll(text, pc)
+	if all.Kind != orig.Kind {
 		text = withKind(orig.Text, orig.Kind) + "\n" + m.Text
-		r = report.Parse(text, pc)
+		all = report.ParseAll(text, pc)
 	}
-	rev := orig
-	rev.Fields, rev.Text, rev.Lang, rev.Problems, rev.At = r.Fields, text, r.Lang, len(r.Problems), h.now()
-	rev.Revision = max(m.Date.Unix(), orig.Revision+1)
-	emoji := reactOK
-	if !r.OK() {
-		emoji = reactProblem
-	}
-	actions := []Action{
-		{Kind: React, Key: key("react", m.Chat.ID, m.ID, 0), Chat: m.Chat.ID, MessageID: m.ID, Emoji: emoji},
-		{Kind: React, Key: key("react", orig.Chat, orig.MessageID, "amend", m.ID), Chat: orig.Chat, MessageID: orig.MessageID, Emoji: emoji},
-		h.receiptAction(ctx, orig.Chat, orig.MessageID, key("amend", m.ID)),
-	}
-	changes := store.Changes{Revision: &rev}
-	if err := h.queue(&changes, actions); err != nil {
-		return nil, err
-	}
-	if _, err := h.commitRevision(ctx, b, changes, &rev, orig, true, r.OK()); err != nil {
+	first, hadFirst, err := h.store.Report(ctx, orig.Chat, base)
+	if err != nil {
 		return nil, fmt.Errorf("handlers: amend: %w", err)
 	}
-	outcome := "valid"
-	if !r.OK() {
-		outcome = "invalid"
+	allOK := all.OK()
+	emoji := reactOK
+	if !allOK {
+		emoji = reactProblem
 	}
-	h.cfg.OnReport(string(r.Kind), outcome)
-	h.log.Info("report amended by a reply", "chat", orig.Chat, "message", orig.MessageID, "reply", m.ID, "problems", len(r.Problems))
+	extra := []Action{
+		{Kind: React, Key: key("react", m.Chat.ID, m.ID, 0), Chat: m.Chat.ID, MessageID: m.ID, Emoji: emoji},
+		{Kind: React, Key: key("react", orig.Chat, base, "amend", m.ID), Chat: orig.Chat, MessageID: base, Emoji: emoji},
+	}
+	sender := User{ID: orig.SenderID, FirstName: orig.Sender}
+	actions, err := h.record(ctx, b, recording{
+		chat: orig.Chat, message: base, text: text, sender: sender, sentAt: orig.SentAt, day: orig.Day,
+		revision: max(m.Date.Unix(), orig.Revision+1), extra: extra, reason: key("amend", m.ID),
+	}, all, first, hadFirst)
+	if err != nil {
+		return nil, fmt.Errorf("handlers: amend: %w", err)
+	}
+	h.log.Info("report amended by a reply", "chat", orig.Chat, "message", base, "reply", m.ID)
 	return actions, nil
 }
 
@@ -243,7 +241,7 @@ func (h *Handler) undoLatest(ctx context.Context, c *call) ([]Action, error) {
 	if latest == nil {
 		return h.reply(c, "undoNoneToday"), nil
 	}
-	return h.undo(ctx, c.m, latest.MessageID, false)
+	return h.undo(ctx, c.m, baseMessage(latest.MessageID), false)
 }
 
 // syntheticFloor is where the message ids of reports filed with a button

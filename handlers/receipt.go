@@ -9,6 +9,7 @@ import (
 
 	"gridbot/report"
 	"gridbot/store"
+	"gridbot/tally"
 )
 
 // duplicateWindow is how far back an arrival or tenant is looked for under
@@ -39,15 +40,30 @@ func (h *Handler) RenderReceipts(ctx context.Context, chat int64, ids []int64) (
 	return strings.Join(sections, "\n\n"), nil
 }
 
+// renderReceipt renders the receipt of message id: one section per person
+// it holds.
 func (h *Handler) renderReceipt(ctx context.Context, chat, id int64, loc *time.Location) (string, error) {
-	rev, ok, err := h.store.Report(ctx, chat, id)
+	people, err := h.peopleOf(ctx, chat, id)
 	if err != nil {
 		return "", fmt.Errorf("handlers: receipt: %w", err)
 	}
-	if !ok {
+	if len(people) == 0 {
 		return h.renderWithdrawn(ctx, chat, id)
 	}
-	r := report.Parse(rev.Text, report.Context{Now: rev.SentAt, Location: loc, Sender: rev.Sender, BotUsername: h.cfg.BotUsername})
+	sections := make([]string, 0, len(people))
+	for _, rev := range people {
+		section, err := h.renderPerson(ctx, rev, loc)
+		if err != nil {
+			return "", err
+		}
+		sections = append(sections, section)
+	}
+	return strings.Join(sections, "\n\n"), nil
+}
+
+// renderPerson renders the receipt of one report.
+func (h *Handler) renderPerson(ctx context.Context, rev store.Revision, loc *time.Location) (string, error) {
+	r := parsePerson(rev, report.Context{Now: rev.SentAt, Location: loc, Sender: rev.Sender, BotUsername: h.cfg.BotUsername})
 	lang := rev.Lang
 	who := html.EscapeString(rev.Sender)
 	kind := report.KindName(rev.Kind, lang)
@@ -70,19 +86,32 @@ func (h *Handler) renderReceipt(ctx context.Context, chat, id int64, loc *time.L
 		b.WriteString("\n<pre>" + html.EscapeString(report.FillTemplate(shown, true)) + "</pre>")
 		return b.String(), nil
 	}
-	if lang == report.En {
+	earlier, isUpdate, err := h.earlierRegistration(ctx, rev)
+	if err != nil {
+		return "", err
+	}
+	var changed string
+	switch {
+	case isUpdate:
+		var head string
+		head, changed = updateHeader(earlier, rev, lang)
+		b.WriteString(head)
+	case lang == report.En:
 		fmt.Fprintf(&b, "✅ <b>%s</b>: %s recorded", who, kind)
-	} else {
+	default:
 		fmt.Fprintf(&b, "✅ <b>%s</b> 的%s已记录", who, kind)
 	}
 	formatted := report.Format(report.Report{Kind: rev.Kind, Lang: lang, Fields: rev.Fields}, report.FormatOptions{Mask: true})
 	if _, body, ok := strings.Cut(formatted, "\n"); ok {
 		b.WriteString("\n" + html.EscapeString(body))
 	}
+	if changed != "" {
+		b.WriteString("\n" + changed)
+	}
 	for _, w := range r.Warnings {
 		b.WriteString("\n⚠️ " + html.EscapeString(w.Message))
 	}
-	dups, err := h.duplicates(ctx, rev)
+	dups, err := h.duplicates(ctx, rev, earlier, isUpdate)
 	if err != nil {
 		return "", err
 	}
@@ -95,28 +124,34 @@ func (h *Handler) renderReceipt(ctx context.Context, chat, id int64, loc *time.L
 // renderWithdrawn renders a report that was withdrawn, or "" for a message
 // that never held a report.
 func (h *Handler) renderWithdrawn(ctx context.Context, chat, id int64) (string, error) {
-	hist, err := h.store.History(ctx, chat, id)
-	if err != nil {
-		return "", fmt.Errorf("handlers: receipt: history: %w", err)
-	}
-	var last *store.Revision // the newest edit, as the store folds them
-	for _, ev := range hist {
-		if r := ev.Revision; r != nil && (last == nil || r.Revision >= last.Revision) {
-			last = r
+	var lasts []store.Revision
+	for i := 0; i < maxPersons; i++ {
+		hist, err := h.store.History(ctx, chat, personID(id, i))
+		if err != nil {
+			return "", fmt.Errorf("handlers: receipt: history: %w", err)
 		}
+		var last *store.Revision // the newest edit, as the store folds them
+		for _, ev := range hist {
+			if r := ev.Revision; r != nil && (last == nil || r.Revision >= last.Revision) {
+				last = r
+			}
+		}
+		if last == nil {
+			break
+		}
+		lasts = append(lasts, *last)
 	}
-	if last == nil {
+	if len(lasts) == 0 {
 		return "", nil
 	}
-	return say(last.Lang, "undone", summaryLine(*last, last.Lang)), nil
+	return say(lasts[0].Lang, "undone", summaryOf(lasts, lasts[0].Lang)), nil
 }
 
-// summaryLine names a report in a few words: 王书记 的返乡登记（张三）.
-func summaryLine(r store.Revision, lang report.Lang) string {
-	who := r.Fields["name"]
-	if who == "" {
-		who = r.Fields["host"]
-	}
+// summaryOf names the reports of one message in a few words: 王书记
+// 的返乡登记（张三、李四）.
+func summaryOf(rs []store.Revision, lang report.Lang) string {
+	r := rs[0]
+	who := namesOf(rs, lang)
 	kind := report.KindName(r.Kind, lang)
 	if lang == report.En {
 		if who != "" {
@@ -146,7 +181,7 @@ func later(a, b store.Revision) bool {
 
 // duplicates warns when an arrival or tenant's phone or ID number is on
 // record already, naming the village and the day of the earlier report.
-func (h *Handler) duplicates(ctx context.Context, rev store.Revision) ([]string, error) {
+func (h *Handler) duplicates(ctx context.Context, rev, updated store.Revision, isUpdate bool) ([]string, error) {
 	if rev.Kind != report.Arrival && rev.Kind != report.Tenant {
 		return nil, nil
 	}
@@ -166,6 +201,14 @@ func (h *Handler) duplicates(ctx context.Context, rev store.Revision) ([]string,
 		}
 		if later(f, rev) {
 			continue // a later report is the duplicate, not this one
+		}
+		if isUpdate && (tally.SamePerson(f, updated) && f.Chat == updated.Chat || f.Chat == updated.Chat && f.MessageID == updated.MessageID) {
+			continue // the registration this one updates: said above
+		}
+		if same, err := h.sameVillagePerson(ctx, f, rev); err != nil {
+			return nil, err
+		} else if same {
+			continue // an older registration of the person in this village, updated since
 		}
 		name, ok := names[f.Chat]
 		if !ok {

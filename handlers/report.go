@@ -70,51 +70,15 @@ func (h *Handler) handleReport(ctx context.Context, m Message) ([]Action, error)
 		}
 	}
 
-	rev := store.Revision{
-		Chat: m.Chat.ID, MessageID: m.ID, Kind: r.Kind, Lang: r.Lang, Fields: r.Fields,
-		Problems: len(r.Problems), Text: m.Text, SenderID: m.From.ID, Sender: m.From.Name(),
-		SentAt: m.Date, Day: report.DateOf(m.Date.In(loc)), At: h.now(),
-	}
+	revision := int64(0)
 	if m.Edited() {
-		rev.Revision = m.EditDate.Unix()
+		revision = m.EditDate.Unix()
 	}
-	// the report and the answers to it are one durable step
-	emoji := reactOK
-	if !r.OK() {
-		emoji = reactProblem
-	}
-	actions := []Action{}
-	// an original or older edit handled after a newer edit is recorded, but
-	// the newer edit stays current (the store folds by edit date): its
-	// reaction stands
-	stale := hadPrev && prev.Revision > rev.Revision
-	if !stale && (!m.Edited() || !hadPrev || prev.Valid() != r.OK()) {
-		actions = append(actions, Action{Kind: React, Key: key("react", m.Chat.ID, m.ID, rev.Revision), Chat: m.Chat.ID, MessageID: m.ID, Emoji: emoji})
-	}
-	actions = append(actions, h.receiptAction(ctx, m.Chat.ID, m.ID, key("rev", rev.Revision)))
-	changes := store.Changes{Revision: &rev}
-	if err := h.queue(&changes, actions); err != nil {
-		return nil, err
-	}
-	if r.Kind == report.Daily && r.OK() {
-		if err := h.autoJoin(ctx, m, &changes); err != nil {
-			return nil, err
-		}
-	}
-	outcome := "valid"
-	if !r.OK() {
-		outcome = "invalid"
-	}
-	res, err := h.commitRevision(ctx, b, changes, &rev, prev, hadPrev, r.OK())
-	if err != nil {
-		return nil, fmt.Errorf("handlers: report: save: %w", err)
-	}
-	if res.DuplicateRevision {
-		outcome = "repeat"
-	}
-	h.cfg.OnReport(string(r.Kind), outcome)
-	h.log.Info("report recorded", "chat", m.Chat.ID, "message", m.ID, "revision", rev.Revision, "kind", r.Kind, "problems", len(r.Problems))
-	return actions, nil
+	all := report.ParseAll(m.Text, report.Context{Now: m.Date, Location: loc, Sender: m.From.Name(), BotUsername: h.cfg.BotUsername})
+	return h.record(ctx, b, recording{
+		chat: m.Chat.ID, message: m.ID, text: m.Text, sender: m.From, sentAt: m.Date, day: report.DateOf(m.Date.In(loc)),
+		revision: revision, edited: m.Edited(), reactions: true,
+	}, all, prev, hadPrev)
 }
 
 // commitRevision records a report's revision with changes: a tenant's
@@ -126,6 +90,13 @@ func (h *Handler) commitRevision(ctx context.Context, b store.Binding, changes s
 		rev.Fields["pass"] = prev.Fields["pass"]
 		return h.store.Commit(ctx, changes)
 	case rev.Kind == report.Tenant && ok:
+		// a tenant registered again keeps their pass number
+		if earlier, found, err := h.earlierRegistration(ctx, *rev); err != nil {
+			return store.Result{}, err
+		} else if found && earlier.Fields["pass"] != "" {
+			rev.Fields["pass"] = earlier.Fields["pass"]
+			return h.store.Commit(ctx, changes)
+		}
 		return h.commitTenant(ctx, b, changes, rev)
 	}
 	return h.store.Commit(ctx, changes)
@@ -163,7 +134,14 @@ func (h *Handler) editedAway(ctx context.Context, m Message) ([]Action, error) {
 		{Kind: React, Key: key("react", m.Chat.ID, m.ID, "away", m.EditDate.Unix()), Chat: m.Chat.ID, MessageID: m.ID},
 		h.receiptAction(ctx, m.Chat.ID, m.ID, key("away", m.EditDate.Unix())),
 	}
-	changes := store.Changes{Withdrawals: []store.Withdrawal{{Chat: m.Chat.ID, MessageID: m.ID, By: m.From.ID, At: h.now()}}}
+	people, err := h.peopleOf(ctx, m.Chat.ID, m.ID)
+	if err != nil {
+		return nil, fmt.Errorf("handlers: report: withdraw edited: %w", err)
+	}
+	var changes store.Changes
+	for _, p := range people {
+		changes.Withdrawals = append(changes.Withdrawals, store.Withdrawal{Chat: m.Chat.ID, MessageID: p.MessageID, By: m.From.ID, At: h.now()})
+	}
 	if err := h.queue(&changes, actions); err != nil {
 		return nil, err
 	}
@@ -187,20 +165,17 @@ func (h *Handler) receiptAction(ctx context.Context, chat, messageID int64, reas
 
 // autoJoin puts the sender of a daily report on the roster, unless they
 // are on it or left it.
-func (h *Handler) autoJoin(ctx context.Context, m Message, changes *store.Changes) error {
-	if m.From.ID == m.Chat.ID {
-		return nil // an anonymous admin, writing as the group: nobody to remind
-	}
-	roster, err := h.store.Roster(ctx, m.Chat.ID)
+func (h *Handler) autoJoin(ctx context.Context, chat int64, sender User, changes *store.Changes) error {
+	roster, err := h.store.Roster(ctx, chat)
 	if err != nil {
 		return fmt.Errorf("handlers: report: roster: %w", err)
 	}
 	for _, member := range roster {
-		if member.UserID == m.From.ID {
+		if member.UserID == sender.ID {
 			return nil // on the roster, or left it: /leave is respected
 		}
 	}
-	changes.Members = append(changes.Members, store.Member{Chat: m.Chat.ID, UserID: m.From.ID, Name: m.From.Name(), At: h.now()})
+	changes.Members = append(changes.Members, store.Member{Chat: chat, UserID: sender.ID, Name: sender.Name(), At: h.now()})
 	return nil
 }
 

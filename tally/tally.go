@@ -10,7 +10,11 @@
 //   - daily reports count the distinct grid workers who sent one; missing
 //     are the roster members (who have not left) who did not;
 //   - under observation are the arrivals whose observation period (days
-//     from arrived_on, 14 by default) covers the day.
+//     from arrived_on, 14 by default) covers the day;
+//   - one person is one person: an arrival or tenant registered again in
+//     the village within the observation period (the same ID number, or
+//     name and phone) updates the earlier registration and is counted once
+//     (see SamePerson).
 package tally
 
 import (
@@ -71,6 +75,12 @@ type Village struct {
 	// report; Reported may include senders who are not on the roster.
 	Reported []store.Member
 	Missing  []store.Member
+	// Updates are the day's registrations of a person registered before
+	// (the same ID number, or name and phone, within the observation
+	// period): they update that registration and are not counted again.
+	Updates []store.Revision
+
+	earlier []store.Revision // registrations of the days before, in the observation period
 }
 
 // Of returns the reports of one kind.
@@ -132,6 +142,13 @@ func OneVillage(ctx context.Context, src Source, chat int64, day report.Date, ob
 			return Village{}, fmt.Errorf("tally: observation: %w", err)
 		}
 		v.Observed = append(v.Observed, obs...)
+		for _, k := range []report.Kind{report.Arrival, report.Tenant} {
+			before, err := src.Reports(ctx, store.ReportQuery{Chat: c, Kind: k, From: day.AddDays(-observation), To: day.AddDays(-1)})
+			if err != nil {
+				return Village{}, fmt.Errorf("tally: earlier registrations: %w", err)
+			}
+			v.earlier = append(v.earlier, before...)
+		}
 	}
 	if err := finish(ctx, src, &v); err != nil {
 		return Village{}, err
@@ -207,6 +224,21 @@ func AllVillages(ctx context.Context, src Source, day report.Date, observation O
 			v.Observed = append(v.Observed, r)
 		}
 	}
+	for _, k := range []report.Kind{report.Arrival, report.Tenant} {
+		before, err := src.Reports(ctx, store.ReportQuery{Kind: k, From: day.AddDays(-longest), To: day.AddDays(-1)})
+		if err != nil {
+			return Day{}, fmt.Errorf("tally: earlier registrations: %w", err)
+		}
+		for _, r := range before {
+			v, err := village(r.Chat)
+			if err != nil {
+				return Day{}, err
+			}
+			if v != nil && r.Day.Compare(day.AddDays(-observation(v.Chat))) >= 0 {
+				v.earlier = append(v.earlier, r)
+			}
+		}
+	}
 	out := Day{Day: day}
 	for _, v := range byName {
 		if err := finish(ctx, src, v); err != nil {
@@ -230,6 +262,12 @@ func Feverish(r store.Revision) bool {
 
 // finish counts the reports and splits the roster.
 func finish(ctx context.Context, src Source, v *Village) error {
+	// one person is one person
+	var again []store.Revision
+	v.Reports, again = onePerEach(v.Reports)
+	v.Reports, v.Updates = newPeople(v.Reports, v.earlier)
+	v.Updates = append(v.Updates, again...)
+	v.Observed, _ = onePerEach(v.Observed)
 	reporters := map[int64]store.Member{}
 	for _, r := range v.Reports {
 		switch r.Kind {
