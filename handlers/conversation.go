@@ -186,7 +186,11 @@ func (h *Handler) amend(ctx context.Context, m Message, b store.Binding, orig st
 	loc := h.location(settings)
 	base := baseMessage(orig.MessageID)
 	text := orig.Text + "\n" + m.Text
-	pc := report.Context{Now: orig.SentAt, Location: loc, Sender: orig.Sender, BotUsername: h.cfg.BotUsername}
+	landlord := ""
+	if b.Role == store.RoleLandlord {
+		landlord = orig.Sender
+	}
+	pc := report.Context{Now: orig.SentAt, Location: loc, Sender: landlord, BotUsername: h.cfg.BotUsername}
 	all := report.ParseAll(text, pc)
 	if all.Kind != orig.Kind {
 		text = withKind(orig.Text, orig.Kind) + "\n" + m.Text

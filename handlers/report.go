@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -28,11 +29,18 @@ func (h *Handler) handleReport(ctx context.Context, m Message) ([]Action, error)
 		return nil, fmt.Errorf("handlers: report: settings: %w", err)
 	}
 	loc := h.location(settings)
-	r := report.Parse(m.Text, report.Context{Now: m.Date, Location: loc, Sender: m.From.Name(), BotUsername: h.cfg.BotUsername})
+	// a tenant's landlord defaults to the sender only where landlords
+	// report: their private chat (a grid worker in the group is no landlord)
+	landlord := ""
+	if bound && b.Role == store.RoleLandlord {
+		landlord = m.From.Name()
+	}
+	pc := report.Context{Now: m.Date, Location: loc, Sender: landlord, BotUsername: h.cfg.BotUsername}
+	r := report.Parse(m.Text, pc)
 	lang := r.Lang
 	switch {
 	case !bound && m.Chat.Private() && r.Kind != report.None && !m.Edited():
-		return []Action{{Kind: Send, Key: key("reply", m.Chat.ID, m.ID), Chat: m.Chat.ID, ReplyTo: m.ID, Text: say(lang, "chooseVillage")}}, nil
+		return h.privateUnbound(ctx, m, lang)
 	case !bound || (b.Role != store.RoleVillage && b.Role != store.RoleLandlord):
 		return nil, nil // unbound groups and the command group take no reports
 	case b.Role == store.RoleLandlord && r.Kind != report.None && r.Kind != report.Tenant:
@@ -56,7 +64,7 @@ func (h *Handler) handleReport(ctx context.Context, m Message) ([]Action, error)
 			return h.editedAway(ctx, m)
 		}
 		if !m.Edited() && !strings.HasPrefix(m.Text, "/") { // a command for another bot is not ours
-			if k, ok := looksLikeReport(m.Text, report.Context{Now: m.Date, Location: loc, Sender: m.From.Name()}); ok {
+			if k, ok := looksLikeReport(m.Text, pc); ok {
 				return h.missingKind(m, langOf(m.From, m.Text), k), nil
 			}
 		}
@@ -74,11 +82,51 @@ func (h *Handler) handleReport(ctx context.Context, m Message) ([]Action, error)
 	if m.Edited() {
 		revision = m.EditDate.Unix()
 	}
-	all := report.ParseAll(m.Text, report.Context{Now: m.Date, Location: loc, Sender: m.From.Name(), BotUsername: h.cfg.BotUsername})
+	all := report.ParseAll(m.Text, pc)
 	return h.record(ctx, b, recording{
 		chat: m.Chat.ID, message: m.ID, text: m.Text, sender: m.From, sentAt: m.Date, day: report.DateOf(m.Date.In(loc)),
 		revision: revision, edited: m.Edited(), reactions: true,
 	}, all, prev, hadPrev)
+}
+
+// privateUnbound answers a report sent in a private chat not yet bound to
+// a village: a grid worker is told to report in their village's group, a
+// landlord to choose their village first.
+func (h *Handler) privateUnbound(ctx context.Context, m Message, lang report.Lang) ([]Action, error) {
+	reply := func(text string) []Action {
+		return []Action{{Kind: Send, Key: key("reply", m.Chat.ID, m.ID), Chat: m.Chat.ID, ReplyTo: m.ID, Text: text}}
+	}
+	villages, err := h.workerVillages(ctx, m.From.ID)
+	if err != nil {
+		return nil, err
+	}
+	if len(villages) > 0 {
+		return reply(say(lang, "reportInGroup", strings.Join(villages, lang.Pick("、", ", ")))), nil
+	}
+	return reply(say(lang, "chooseVillage")), nil
+}
+
+// workerVillages names the villages whose roster a user is on.
+func (h *Handler) workerVillages(ctx context.Context, user int64) ([]string, error) {
+	_, villages, err := h.villageNames(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("handlers: worker villages: %w", err)
+	}
+	var out []string
+	for _, v := range villages {
+		members, err := h.store.ActiveMembers(ctx, v.Chat)
+		if err != nil {
+			return nil, fmt.Errorf("handlers: worker villages: %w", err)
+		}
+		for _, mb := range members {
+			if mb.UserID == user {
+				out = append(out, v.Name)
+				break
+			}
+		}
+	}
+	sort.Strings(out)
+	return out, nil
 }
 
 // commitRevision records a report's revision with changes: a tenant's

@@ -128,3 +128,10 @@ func newPeople(day, earlier []store.Revision) (kept, updates []store.Revision) {
 	}
 	return kept, updates
 }
+
+// OnePerPerson keeps, of several registrations of one person, the latest;
+// other reports pass through in order.
+func OnePerPerson(rs []store.Revision) []store.Revision {
+	kept, _ := onePerEach(rs)
+	return kept
+}
