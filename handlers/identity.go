@@ -82,12 +82,12 @@ func changesFrom(earlier, rev store.Revision, lang report.Lang) []string {
 			continue
 		}
 		was, now := earlier.Fields[f], rev.Fields[f]
-		if was == now {
-			continue
+		if was == now || now == "" {
+			continue // unchanged, or not stated again
 		}
 		show := func(v string) string {
 			if v == "" {
-				return lang.Pick("（空）", "(none)")
+				return lang.Pick("（未填）", "(none)")
 			}
 			return report.DisplayValue(f, v, lang, true)
 		}

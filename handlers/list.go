@@ -181,7 +181,7 @@ func (h *Handler) list(ctx context.Context, c *call) ([]Action, error) {
 		}
 		for _, r := range rs {
 			total++
-			fmt.Fprintf(&b, "\n%d. %s", total, html.EscapeString(report.MaskText(listLine(r, c.lang, loc, days.from != days.to))))
+			fmt.Fprintf(&b, "\n%d. %s", total, html.EscapeString(report.MaskText(listLine(r, c.lang, loc, days.from != days.to, true))))
 		}
 	}
 	if total == 0 {
@@ -191,10 +191,14 @@ func (h *Handler) list(ctx context.Context, c *call) ([]Action, error) {
 }
 
 // listLine renders one report for /list: who and what, with labels.
-func listLine(r store.Revision, lang report.Lang, loc *time.Location, withDay bool) string {
+func listLine(r store.Revision, lang report.Lang, loc *time.Location, withDay, withWhen bool) string {
 	when := r.SentAt.In(loc).Format("15:04")
 	if withDay {
 		when = r.SentAt.In(loc).Format("1/2 15:04")
+	}
+	stamp := lang.Pick("（"+when+" "+r.Sender+"）", " ("+when+" "+r.Sender+")")
+	if !withWhen {
+		stamp = ""
 	}
 	f := r.Fields
 	switch r.Kind {
@@ -222,7 +226,7 @@ func listLine(r store.Revision, lang report.Lang, loc *time.Location, withDay bo
 		if tally.AboveThreshold(r) {
 			line += lang.Pick(" ⚠️须审批", " ⚠️ needs approval")
 		}
-		return strings.Join(strings.Fields(line), " ") + lang.Pick("（"+when+" "+r.Sender+"）", " ("+when+" "+r.Sender+")")
+		return strings.Join(strings.Fields(line), " ") + stamp
 	}
 	spec, _ := report.Spec(r.Kind)
 	parts := []string{f[spec.NameField]}
@@ -236,5 +240,5 @@ func listLine(r store.Revision, lang report.Lang, loc *time.Location, withDay bo
 		}
 		parts = append(parts, report.Label(field, lang)+lang.Pick("：", ": ")+report.DisplayValue(field, v, lang, true))
 	}
-	return strings.Join(parts, " ") + lang.Pick("（"+when+" "+r.Sender+"）", " ("+when+" "+r.Sender+")")
+	return strings.Join(parts, " ") + stamp
 }

@@ -50,15 +50,67 @@ func (h *Handler) renderReceipt(ctx context.Context, chat, id int64, loc *time.L
 	if len(people) == 0 {
 		return h.renderWithdrawn(ctx, chat, id)
 	}
-	sections := make([]string, 0, len(people))
-	for _, rev := range people {
-		section, err := h.renderPerson(ctx, rev, loc)
+	if len(people) == 1 {
+		return h.renderPerson(ctx, people[0], loc)
+	}
+	return h.renderPeople(ctx, people, loc)
+}
+
+// renderPeople renders the receipt of a message that lists several
+// people: one line per person, then what each needs fixed or was warned
+// about.
+func (h *Handler) renderPeople(ctx context.Context, people []store.Revision, loc *time.Location) (string, error) {
+	first := people[0]
+	lang := first.Lang
+	ok := 0
+	for _, p := range people {
+		if p.Valid() {
+			ok++
+		}
+	}
+	var b strings.Builder
+	kind := report.KindName(first.Kind, lang)
+	who := html.EscapeString(first.Sender)
+	if ok == len(people) {
+		b.WriteString(lang.Pick(fmt.Sprintf("✅ <b>%s</b> 的%s已记录，共 %d 人：", who, kind, len(people)),
+			fmt.Sprintf("✅ <b>%s</b>: %s recorded for %d people:", who, kind, len(people))))
+	} else {
+		b.WriteString(lang.Pick(fmt.Sprintf("<b>%s</b> 的%s共 %d 人：%d 人已记录，%d 人需要修改（直接编辑原消息即可）", who, kind, len(people), ok, len(people)-ok),
+			fmt.Sprintf("<b>%s</b>'s %s, %d people: %d recorded, %d to fix (edit your message)", who, kind, len(people), ok, len(people)-ok)))
+	}
+	for i, rev := range people {
+		r := parsePerson(rev, report.Context{Now: rev.SentAt, Location: loc, BotUsername: h.cfg.BotUsername})
+		mark := "✅"
+		if !rev.Valid() {
+			mark = "❌"
+		}
+		earlier, isUpdate, err := h.earlierRegistration(ctx, rev)
 		if err != nil {
 			return "", err
 		}
-		sections = append(sections, section)
+		if isUpdate {
+			mark = "✏️"
+		}
+		fmt.Fprintf(&b, "\n%d. %s %s", i+1, mark, html.EscapeString(report.MaskText(listLine(rev, lang, loc, false, false))))
+		if isUpdate {
+			_, changed := updateHeader(earlier, rev, lang)
+			b.WriteString(lang.Pick("（已于 ", " (registered on ") + earlier.Day.String() + lang.Pick(" 登记过，按同一人更新）", ", updated)") + changed)
+		}
+		for _, p := range r.Problems {
+			b.WriteString("\n   ❗ " + html.EscapeString(p.Message))
+		}
+		for _, w := range r.Warnings {
+			b.WriteString("\n   ⚠️ " + html.EscapeString(w.Message))
+		}
+		dups, err := h.duplicates(ctx, rev, earlier, isUpdate)
+		if err != nil {
+			return "", err
+		}
+		for _, d := range dups {
+			b.WriteString("\n   ⚠️ " + d)
+		}
 	}
-	return strings.Join(sections, "\n\n"), nil
+	return b.String(), nil
 }
 
 // renderPerson renders the receipt of one report.
@@ -195,6 +247,7 @@ func (h *Handler) duplicates(ctx context.Context, rev, updated store.Revision, i
 	}
 	var out []string
 	names := map[int64]string{}
+	warned := map[string]bool{}
 	for _, f := range found {
 		if f.Chat == rev.Chat && f.MessageID == rev.MessageID {
 			continue
@@ -222,6 +275,11 @@ func (h *Handler) duplicates(ctx context.Context, rev, updated store.Revision, i
 			names[f.Chat] = name
 		}
 		kind := report.KindName(f.Kind, rev.Lang)
+		if seen := name + "|" + f.Fields["name"] + "|" + kind; warned[seen] {
+			continue // one warning per village and person: the first registration there
+		} else {
+			warned[seen] = true
+		}
 		same := report.MaskPhone(f.Fields["phone"])
 		if f.Fields["id_number"] != "" && f.Fields["id_number"] == rev.Fields["id_number"] {
 			same = report.MaskID(f.Fields["id_number"])
