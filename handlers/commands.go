@@ -258,8 +258,12 @@ func (h *Handler) bind(ctx context.Context, c *call) ([]Action, error) {
 	b := store.Binding{Chat: c.m.Chat.ID, Role: role, Name: name, By: c.m.From.ID, At: h.now()}
 	// binding (again) also resumes scheduled posts paused by a 403
 	active := store.Setting{Chat: c.m.Chat.ID, Key: SettingActive, Value: "", By: c.m.From.ID, At: h.now()}
-	if _, err := h.store.Commit(ctx, store.Changes{Bindings: []store.Binding{b}, Settings: []store.Setting{active}}); err != nil {
+	res, err := h.store.Commit(ctx, store.Changes{Bindings: []store.Binding{b}, Settings: []store.Setting{active}})
+	if err != nil {
 		return nil, fmt.Errorf("handlers: bind: %w", err)
+	}
+	if res.NameTaken { // another group took the name since the check above
+		return h.reply(c, "nameTaken", name), nil
 	}
 	h.log.Info("chat bound", "chat", c.m.Chat.ID, "role", role)
 	if role == store.RoleCommand {

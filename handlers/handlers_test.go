@@ -328,3 +328,42 @@ func TestLateOriginalKeepsTheEdit(t *testing.T) {
 		t.Errorf("the late original was not recorded: %d facts", len(hist))
 	}
 }
+
+// TestBindRace: groups binding one village name at the same moment:
+// exactly one is bound, every other is told the name is taken.
+func TestBindRace(t *testing.T) {
+	c := newConversation(t)
+	for round := range 5 {
+		name := fmt.Sprintf("同名村%d", round)
+		const n = 8
+		replies := make(chan string, n)
+		start := make(chan struct{})
+		for i := range n {
+			go func() {
+				<-start
+				chat := handlers.Chat{ID: int64(-2000000 - 100*round - i), Type: "supergroup", Title: "群"}
+				actions, err := c.h.HandleMessage(context.Background(), handlers.Message{Chat: chat, From: operator, ID: 1, Text: "/bind village " + name, Date: c.now})
+				if err != nil || len(actions) != 1 {
+					replies <- fmt.Sprintf("error: %v %+v", err, actions)
+					return
+				}
+				replies <- actions[0].Text
+			}()
+		}
+		close(start)
+		bound, taken := 0, 0
+		for range n {
+			switch r := <-replies; {
+			case strings.Contains(r, "已绑定"):
+				bound++
+			case strings.Contains(r, "已经绑定到另一个群"):
+				taken++
+			default:
+				t.Errorf("round %d: unexpected answer %q", round, r)
+			}
+		}
+		if bound != 1 || taken != n-1 {
+			t.Errorf("round %d: %d groups bound to %s, %d told it is taken; want 1 and %d", round, bound, name, taken, n-1)
+		}
+	}
+}

@@ -184,8 +184,11 @@ type Attempt struct {
 // one journal record or one transaction, or not at all.
 //
 // Claims gate the whole step: if any claim key was taken before, nothing is
-// applied and Result.Claimed is false. Otherwise each part applies on its
-// own terms: a report revision whose key exists is skipped
+// applied and Result.Claimed is false. So does a village's name: a
+// village binding (RoleVillage) whose name another chat is bound to now
+// (by a village binding of its own) applies nothing and sets
+// Result.NameTaken; of two chats binding one name at once, exactly one
+// gets it. Otherwise each part applies on its own terms: a report revision whose key exists is skipped
 // (Result.DuplicateRevision), outbox messages whose key exists are skipped
 // (Result.Enqueued[i] false), everything else is appended.
 type Changes struct {
@@ -203,6 +206,7 @@ type Changes struct {
 // Result says what a Commit did.
 type Result struct {
 	Claimed           bool // false: a claim was taken already; nothing was applied
+	NameTaken         bool // a village binding's name is another chat's; nothing was applied
 	RevisionSeq       int64
 	DuplicateRevision bool    // the revision's key existed; it was not written again
 	Enqueued          []bool  // per Changes.Outbox: false when its key existed

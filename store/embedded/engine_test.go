@@ -384,7 +384,7 @@ func TestInFlightKeyWaits(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.mu.Lock()
-	e.unreserve(p)
+	e.unreserve(p, f)
 	e.mu.Unlock()
 	done.Store(true)
 	close(f.done)

@@ -42,6 +42,8 @@ func Run(t *testing.T, h Harness) {
 		fn   func(t *testing.T, h Harness)
 	}{
 		{"Bindings", testBindings},
+		{"VillageNames", testVillageNames},
+		{"VillageNameRace", testVillageNameRace},
 		{"Migration", testMigration},
 		{"MigrationAfterFacts", testMigrationAfterFacts},
 		{"Roster", testRoster},
@@ -155,6 +157,114 @@ func testBindings(t *testing.T, h Harness) {
 	commit(t, e, driver.Changes{Bindings: []driver.Binding{{Chat: -100202, Role: driver.RoleVillage, Name: "相台村", By: 7, At: at(5)}}})
 	if _, ok, _ := e.Binding(ctx, -100202); !ok {
 		t.Fatal("rebinding after unbind failed")
+	}
+}
+
+// testVillageNames: a village's name belongs to one chat at a time.
+func testVillageNames(t *testing.T, h Harness) {
+	e, _ := open(t, h)
+	ctx := context.Background()
+	bind := func(chat int64, role driver.Role, name string) driver.Result {
+		t.Helper()
+		return commit(t, e, driver.Changes{
+			Bindings: []driver.Binding{{Chat: chat, Role: role, Name: name, By: 7, At: at(0)}},
+			Settings: []driver.Setting{{Chat: chat, Key: "active", Value: "", By: 7, At: at(0)}},
+		})
+	}
+	if res := bind(-101, driver.RoleVillage, "郝家店村"); res.NameTaken {
+		t.Fatal("a free name was taken")
+	}
+	if res := bind(-202, driver.RoleVillage, "郝家店村"); !res.NameTaken {
+		t.Fatal("a second chat got a village name another chat holds")
+	}
+	if _, ok, _ := e.Binding(ctx, -202); ok {
+		t.Fatal("the refused binding was applied")
+	}
+	if s, _ := e.Settings(ctx, -202); len(s) != 0 {
+		t.Errorf("the refused step applied its other parts: settings %v", s)
+	}
+	if res := bind(-101, driver.RoleVillage, "郝家店村"); res.NameTaken {
+		t.Error("the holder binding its own name again was refused")
+	}
+	// a landlord's private chat and the command group may share the name
+	if res := bind(555, driver.RoleLandlord, "郝家店村"); res.NameTaken {
+		t.Error("a landlord choosing a village was refused")
+	}
+	if res := bind(-300, driver.RoleCommand, "郝家店村"); res.NameTaken {
+		t.Error("a command group named like a village was refused")
+	}
+	// after a migration the chat holds the name under its new id
+	commit(t, e, driver.Changes{Migrations: []driver.Migration{{From: -101, To: -1001000000101, At: at(1)}}})
+	if res := bind(-1001000000101, driver.RoleVillage, "郝家店村"); res.NameTaken {
+		t.Error("the migrated holder binding its name under its new id was refused")
+	}
+	// renamed or unbound, the holder frees the name
+	bind(-1001000000101, driver.RoleVillage, "郝家店")
+	if res := bind(-202, driver.RoleVillage, "郝家店村"); res.NameTaken {
+		t.Error("a name freed by a rename is still taken")
+	}
+	bind(-202, driver.RoleNone, "")
+	if res := bind(-404, driver.RoleVillage, "郝家店村"); res.NameTaken {
+		t.Error("a name freed by an unbind is still taken")
+	}
+	all, _ := e.Bindings(ctx)
+	holders := 0
+	for _, b := range all {
+		if b.Role == driver.RoleVillage && b.Name == "郝家店村" {
+			holders++
+		}
+	}
+	if holders != 1 {
+		t.Errorf("%d villages named 郝家店村: %+v", holders, all)
+	}
+}
+
+// testVillageNameRace: chats binding one village name at once: exactly
+// one gets it, every other is told it is taken, and only one is bound.
+func testVillageNameRace(t *testing.T, h Harness) {
+	e, _ := open(t, h)
+	ctx := context.Background()
+	for round := range 5 {
+		name := fmt.Sprintf("同名村%d", round)
+		const n = 16
+		var (
+			wg  sync.WaitGroup
+			won atomic.Int32
+		)
+		start := make(chan struct{})
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				res, err := e.Commit(ctx, driver.Changes{Bindings: []driver.Binding{{Chat: int64(-1000*(round+1) - i), Role: driver.RoleVillage, Name: name, By: 7, At: at(i)}}})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if !res.NameTaken {
+					won.Add(1)
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		if won.Load() != 1 {
+			t.Errorf("round %d: %d of %d chats binding %s at once got it, want exactly 1", round, won.Load(), n, name)
+		}
+		all, err := e.Bindings(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bound := 0
+		for _, b := range all {
+			if b.Name == name {
+				bound++
+			}
+		}
+		if bound != 1 {
+			t.Errorf("round %d: %d chats bound to %s", round, bound, name)
+		}
 	}
 }
 
@@ -1019,7 +1129,7 @@ func testExtremeIDs(t *testing.T, h Harness) {
 		save(t, e, r)
 		commit(t, e, driver.Changes{
 			Members:  []driver.Member{{Chat: chat, UserID: chat, Name: "x", At: at(0)}},
-			Bindings: []driver.Binding{{Chat: chat, Role: driver.RoleVillage, Name: "v", By: chat, At: at(0)}},
+			Bindings: []driver.Binding{{Chat: chat, Role: driver.RoleVillage, Name: fmt.Sprintf("v%d", i), By: chat, At: at(0)}},
 		})
 		got, ok, err := e.Report(ctx, chat, msg)
 		if err != nil || !ok {
