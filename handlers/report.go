@@ -214,6 +214,9 @@ func (h *Handler) receiptAction(ctx context.Context, chat, messageID int64, reas
 // autoJoin puts the sender of a daily report on the roster, unless they
 // are on it or left it.
 func (h *Handler) autoJoin(ctx context.Context, chat int64, sender User, changes *store.Changes) error {
+	if sender.ID == chat {
+		return nil // an anonymous admin, writing as the group: nobody to remind
+	}
 	roster, err := h.store.Roster(ctx, chat)
 	if err != nil {
 		return fmt.Errorf("handlers: report: roster: %w", err)
