@@ -143,7 +143,19 @@ func (h *Handler) join(ctx context.Context, c *call) ([]Action, error) {
 	if _, err := h.store.Commit(ctx, store.Changes{Members: []store.Member{{Chat: c.m.Chat.ID, UserID: c.m.From.ID, Name: c.m.From.Name(), At: h.now()}}}); err != nil {
 		return nil, fmt.Errorf("handlers: join: %w", err)
 	}
-	return h.reply(c, "joined", c.m.From.Name()), nil
+	return h.joinedReply(ctx, c, c.m.From.Name())
+}
+
+// joinedReply tells a new roster member when the group's reminder comes.
+func (h *Handler) joinedReply(ctx context.Context, c *call, name string) ([]Action, error) {
+	settings, err := h.store.Settings(ctx, c.m.Chat.ID)
+	if err != nil {
+		return nil, fmt.Errorf("handlers: join: %w", err)
+	}
+	if r := h.Effective(settings).Reminder; !r.Off {
+		return h.reply(c, "joined", name, r.String()), nil
+	}
+	return h.reply(c, "joinedNoReminder", name), nil
 }
 
 func (h *Handler) leave(ctx context.Context, c *call) ([]Action, error) {

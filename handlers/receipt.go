@@ -131,9 +131,9 @@ func (h *Handler) renderPerson(ctx context.Context, rev store.Revision, loc *tim
 		}
 		shown := report.Report{Kind: rev.Kind, Lang: lang, Fields: rev.Fields}
 		if lang == report.En {
-			b.WriteString("\nEdit your message to fix it, or send this again completed:")
+			b.WriteString("\nLong-press your message → Edit to fix it, reply to this message with what is missing, or send this again completed:")
 		} else {
-			b.WriteString("\n直接编辑原消息即可修改，或补全下面的模板重新发送：")
+			b.WriteString("\n长按你的消息 → 编辑，改好后我会重新检查；也可以回复这条消息补上缺的内容，或补全下面的模板重新发送：")
 		}
 		b.WriteString("\n<pre>" + html.EscapeString(report.FillTemplate(shown, true)) + "</pre>")
 		return b.String(), nil

@@ -21,6 +21,12 @@ const (
 	readChats          // a bound village or command group, or a landlord's private chat
 )
 
+// whereText says, for a refusal, where a command works.
+var whereText = map[where]string{
+	villageChats: "whereVillageChats", villageGroup: "whereVillageGroup", boundGroup: "whereBoundGroup",
+	groups: "whereGroups", privateChat: "wherePrivate", readChats: "whereRead",
+}
+
 // command is one route.
 type command struct {
 	Name   string
@@ -50,6 +56,7 @@ var commands = []command{
 	{Name: "observation", Zh: "居家观察人员及解除日期", En: "people under home observation", where: boundGroup, run: (*Handler).observation},
 	{Name: "undo", Zh: "撤销自己今天最近的一条报告（或回复要撤销的那条）", En: "withdraw your latest report today (or reply to the one to withdraw)", where: villageChats, run: (*Handler).undoCommand},
 	{Name: "join", Zh: "加入日报名单", En: "join the daily report roster", where: villageGroup, run: (*Handler).join},
+	{Name: "roster", Args: "[add|remove]", Zh: "日报名单；管理员回复某人发 /roster add 或 /roster remove", En: "the daily roster; admins reply to someone with /roster add or remove", where: villageGroup, run: (*Handler).roster},
 	{Name: "leave", Zh: "退出日报名单", En: "leave the daily report roster", where: villageGroup, run: (*Handler).leave},
 	{Name: "settings", Zh: "本群的定时设置", En: "this group's schedule settings", where: boundGroup, run: (*Handler).settingsCommand},
 	{Name: "set", Args: "NAME VALUE", Zh: "管理员：修改设置", En: "admins: change a setting", where: boundGroup, run: (*Handler).set},
@@ -116,7 +123,7 @@ func (h *Handler) runCommand(ctx context.Context, cmd *command, m Message, args 
 		if !ok && !m.Chat.Private() {
 			return nil, nil // an unbound group stays silent but for /start, /help, /whoami, /bind
 		}
-		return h.reply(c, "notHere", "/"+cmd.Name), nil
+		return h.reply(c, "notHere", "/"+cmd.Name, say(c.lang, whereText[cmd.where])), nil
 	}
 	return cmd.run(h, ctx, c)
 }
