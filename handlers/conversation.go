@@ -90,6 +90,11 @@ func (h *Handler) replyToBot(ctx context.Context, m Message, text string) (actio
 	if err != nil {
 		return nil, false, err
 	}
+	if len(answered) == 0 {
+		if answered, err = h.reportsNamedIn(ctx, m.Chat.ID, m.ReplyTo.Text); err != nil {
+			return nil, false, err
+		}
+	}
 	lang := langOf(m.From, m.Text)
 	switch {
 	case isUndoWord(text) && len(answered) > 0:
@@ -143,6 +148,40 @@ func (h *Handler) reportsInReceipt(ctx context.Context, chat, botMessage int64) 
 		}
 	}
 	return out, nil
+}
+
+// problemHead reads the head of the bot's ❌ answer as Telegram quotes
+// it: "❌ 王书记 的发热报告有 1 处需要修改：".
+var problemHead = regexp.MustCompile(`^❌ (.+?) 的(\S+?)有 \d+ 处需要修改`)
+
+// reportsNamedIn finds the report a ❌ answer is about from its text, for
+// when its delivery was not recorded (yet): the latest report needing a
+// fix that this sender filed today with that kind.
+func (h *Handler) reportsNamedIn(ctx context.Context, chat int64, botText string) ([]store.Revision, error) {
+	plain := html.UnescapeString(tagPattern.ReplaceAllString(botText, ""))
+	m := problemHead.FindStringSubmatch(plain)
+	if m == nil {
+		return nil, nil
+	}
+	settings, err := h.store.Settings(ctx, chat)
+	if err != nil {
+		return nil, fmt.Errorf("handlers: receipt lookup: %w", err)
+	}
+	today := report.DateOf(h.now().In(h.location(settings)))
+	rs, err := h.store.Reports(ctx, store.ReportQuery{Chat: chat, From: today.AddDays(-1), To: today, IncludeInvalid: true})
+	if err != nil {
+		return nil, fmt.Errorf("handlers: receipt lookup: %w", err)
+	}
+	var best *store.Revision
+	for i, r := range rs {
+		if !r.Valid() && r.Sender == m[1] && report.KindName(r.Kind, report.Zh) == m[2] && (best == nil || later(r, *best)) {
+			best = &rs[i]
+		}
+	}
+	if best == nil {
+		return nil, nil
+	}
+	return []store.Revision{*best}, nil
 }
 
 // pickReport chooses among the reports one receipt answered: the
@@ -300,6 +339,7 @@ var triggerWords = []struct {
 	{"婚丧", report.Gathering}, {"结婚", report.Gathering}, {"丧事", report.Gathering}, {"喜事", report.Gathering},
 	{"租户", report.Tenant}, {"租房", report.Tenant}, {"出租", report.Tenant},
 	{"日报", report.Daily},
+	{"回访", report.Followup}, {"复查", report.Followup},
 }
 
 // looksLikeReport tells whether a message the parser took for chat reads
@@ -371,6 +411,8 @@ func shortTrigger(k report.Kind, lang report.Lang) string {
 		return "租户"
 	case report.Daily:
 		return "日报"
+	case report.Followup:
+		return "回访"
 	}
 	return report.KindName(k, lang)
 }

@@ -160,6 +160,13 @@ func (h *Handler) renderPerson(ctx context.Context, rev store.Revision, loc *tim
 	if changed != "" {
 		b.WriteString("\n" + changed)
 	}
+	if rev.Kind == report.Followup {
+		line, err := h.followupLine(ctx, rev, lang)
+		if err != nil {
+			return "", err
+		}
+		b.WriteString("\n" + line)
+	}
 	for _, w := range r.Warnings {
 		b.WriteString("\n⚠️ " + html.EscapeString(w.Message))
 	}

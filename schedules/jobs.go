@@ -159,16 +159,16 @@ func (s *Scheduler) followUp(ctx context.Context, b store.Binding, e handlers.Ch
 	if err != nil {
 		return nil, err
 	}
+	followups, err := s.store.Reports(ctx, store.ReportQuery{Chat: b.Chat, Kind: report.Followup, From: day.AddDays(-1), To: day})
+	if err != nil {
+		return nil, err
+	}
 	var open []store.Revision
 	for i, f := range fevers {
 		if f.Day != day.AddDays(-1) || !tally.Feverish(f) {
 			continue // a reading below the threshold (often the follow-up itself) needs no visit
 		}
-		followed := false
-		for _, later := range fevers[i+1:] {
-			followed = followed || (later.Fields["name"] == f.Fields["name"] && later.SentAt.After(f.SentAt))
-		}
-		if !followed {
+		if !tally.FollowedUp(f, fevers[i+1:]) && !tally.FollowedUp(f, followups) {
 			open = append(open, f)
 		}
 	}
@@ -196,7 +196,7 @@ func (s *Scheduler) followUp(ctx context.Context, b store.Binding, e handlers.Ch
 		t.WriteString(joinEscaped(lang, open, func(r store.Revision) string {
 			return r.Fields["name"] + " " + report.DisplayValue("temperature", r.Fields["temperature"], lang, false)
 		}))
-		t.WriteString(lang.Pick("。回访后请再报一次体温。", ". Please report their temperature again after the visit."))
+		t.WriteString(lang.Pick("。回访后请发送，例如：回访 "+html.EscapeString(open[0].Fields["name"])+" 体温36.8 已退烧", ". After the visit send e.g. /followup "+html.EscapeString(open[0].Fields["name"])+" 36.8 recovered"))
 	}
 	return []handlers.Action{post(key, b.Chat, t.String(), nil)}, nil
 }

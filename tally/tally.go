@@ -50,6 +50,7 @@ type Counts struct {
 	Tenants          int `json:"tenants"`
 	DailyReports     int `json:"daily_reports"`
 	UnderObservation int `json:"under_observation"`
+	FollowUps        int `json:"followups"`
 }
 
 func (c *Counts) add(o Counts) {
@@ -59,6 +60,7 @@ func (c *Counts) add(o Counts) {
 	c.Tenants += o.Tenants
 	c.DailyReports += o.DailyReports
 	c.UnderObservation += o.UnderObservation
+	c.FollowUps += o.FollowUps
 }
 
 // Village is one village's day.
@@ -80,7 +82,8 @@ type Village struct {
 	// period): they update that registration and are not counted again.
 	Updates []store.Revision
 
-	earlier []store.Revision // registrations of the days before, in the observation period
+	earlier  []store.Revision // registrations of the days before, in the observation period
+	released []store.Revision // follow-ups up to the day that ended an observation early
 }
 
 // Of returns the reports of one kind.
@@ -149,6 +152,11 @@ func OneVillage(ctx context.Context, src Source, chat int64, day report.Date, ob
 			}
 			v.earlier = append(v.earlier, before...)
 		}
+		fus, err := src.Reports(ctx, store.ReportQuery{Chat: c, Kind: report.Followup, From: day.AddDays(-observation), To: day})
+		if err != nil {
+			return Village{}, fmt.Errorf("tally: follow-ups: %w", err)
+		}
+		v.released = append(v.released, releases(fus)...)
 	}
 	if err := finish(ctx, src, &v); err != nil {
 		return Village{}, err
@@ -239,6 +247,19 @@ func AllVillages(ctx context.Context, src Source, day report.Date, observation O
 			}
 		}
 	}
+	fus, err := src.Reports(ctx, store.ReportQuery{Kind: report.Followup, From: day.AddDays(-longest), To: day})
+	if err != nil {
+		return Day{}, fmt.Errorf("tally: follow-ups: %w", err)
+	}
+	for _, r := range releases(fus) {
+		v, err := village(r.Chat)
+		if err != nil {
+			return Day{}, err
+		}
+		if v != nil {
+			v.released = append(v.released, r)
+		}
+	}
 	out := Day{Day: day}
 	for _, v := range byName {
 		if err := finish(ctx, src, v); err != nil {
@@ -268,6 +289,7 @@ func finish(ctx context.Context, src Source, v *Village) error {
 	v.Reports, v.Updates = newPeople(v.Reports, v.earlier)
 	v.Updates = append(v.Updates, again...)
 	v.Observed, _ = onePerEach(v.Observed)
+	v.Observed = stillObserved(v.Observed, v.released)
 	reporters := map[int64]store.Member{}
 	for _, r := range v.Reports {
 		switch r.Kind {
@@ -281,6 +303,8 @@ func finish(ctx context.Context, src Source, v *Village) error {
 			v.Counts.Gatherings++
 		case report.Tenant:
 			v.Counts.Tenants++
+		case report.Followup:
+			v.Counts.FollowUps++
 		case report.Daily:
 			if _, ok := reporters[r.SenderID]; !ok {
 				reporters[r.SenderID] = store.Member{Chat: v.Chat, UserID: r.SenderID, Name: r.Sender, At: r.At}
