@@ -36,7 +36,7 @@ var texts = map[string][2]string{
 		"📋 <b>%s</b>：指挥部群。每晚自动发送各村汇总；/today 查看今天各村的数字。",
 		"📋 <b>%s</b>: the command group. The evening roll-up of every village is posted here; /today shows today's numbers.",
 	},
-	"templateUsage":    {"用法：/template 类型。类型：返乡 发热 婚丧 租户 日报", "Usage: /template KIND, one of arrival fever gathering tenant daily"},
+	"templateUsage":    {"用法：/template 类型，例如 /template 返乡。类型：%s", "Usage: /template KIND, e.g. /template arrival. Kinds: %s"},
 	"template":         {"复制下面的模板，改成实际内容后发送：\n<pre>%s</pre>%s", "Copy this template, fill it in and send it:\n<pre>%s</pre>%s"},
 	"optional":         {"\n选填：%s", "\nOptional: %s"},
 	"bindUsage":        {"用法：/bind village 村名，或 /bind command 指挥部名称", "Usage: /bind village NAME, or /bind command NAME"},
