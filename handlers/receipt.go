@@ -36,7 +36,7 @@ func (h *Handler) RenderReceipts(ctx context.Context, chat int64, ids []int64) (
 			sections = append(sections, section)
 		}
 	}
-	return strings.Join(sections, "\n\n"), nil
+	return fitToPost(chat, strings.Join(sections, "\n\n")), nil
 }
 
 func (h *Handler) renderReceipt(ctx context.Context, chat, id int64, loc *time.Location) (string, error) {
@@ -157,6 +157,9 @@ func (h *Handler) duplicates(ctx context.Context, rev store.Revision) ([]string,
 	found, err := h.store.FindIdentity(ctx, phone, id, rev.Day.AddDays(-duplicateWindow))
 	if err != nil {
 		return nil, fmt.Errorf("handlers: receipt: duplicates: %w", err)
+	}
+	if !isGroup(rev.Chat) {
+		return privateDuplicates(rev, found), nil
 	}
 	var out []string
 	names := map[int64]string{}
