@@ -264,12 +264,16 @@ func TestGroupPostsNeverShowNumbers(t *testing.T) {
 		func() string {
 			return "#返乡 姓名:张" + masktest.Text(r) + " 电话:" + num() + " 来自:武汉 日期:昨天 住址:郝家店村3组 备注:" + masktest.Text(r)
 		},
-		func() string { return "返乡 李四 " + num() + " 武汉 今天 郝家店村" + masktest.Text(r) + "组" },
+		func() string {
+			return "返乡 李四 " + num() + " 武汉 今天 郝家店村" + masktest.Text(r) + "组"
+		},
 		func() string { return "#返乡 王五 1" + num() + " 孝感 今天 郝家店村2组 身份证" + num() },
 		func() string { return "#发热 刘洋 38.5 郝家店村1组 备注" + masktest.Text(r) },
 		func() string { return "#发热 姓名:" + masktest.Text(r) + " 体温:" + masktest.Text(r) },
 		func() string { return "#租户 罗娟 " + num() + " 2月3日 相台村4组8号 身份证:" + num() },
-		func() string { return "#婚丧 张三 儿子结婚 明天 郝家店村 约80人 电话" + num() + " " + masktest.Text(r) },
+		func() string {
+			return "#婚丧 张三 儿子结婚 明天 郝家店村 约80人 电话" + num() + " " + masktest.Text(r)
+		},
 		func() string { return "零报告 " + masktest.Text(r) },
 		func() string { return "#日报 排查户数:" + masktest.Text(r) },
 		func() string { return masktest.Text(r) },

@@ -102,8 +102,8 @@ func (m *message) snapshot() *message {
 type chatState struct {
 	chat       Chat
 	nextID     int
-	msgs       []*message // by message_id
-	admins     []User     // the first one is the creator
+	msgs       []*message     // by message_id
+	admins     []User         // the first one is the creator
 	members    map[int64]User // added with AddMembers
 	reactions  map[int][]string
 	migratedTo int64
