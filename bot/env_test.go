@@ -166,17 +166,17 @@ func (e *env) deliver() {
 	e.t.Helper()
 	ctx := context.Background()
 	for {
-		updates, err := e.poller.getUpdates(ctx, e.offset, 0)
+		got, err := e.poller.getUpdates(ctx, e.offset, 0)
 		if err != nil {
 			e.t.Fatalf("getUpdates: %v", err)
 		}
-		if len(updates) == 0 {
+		if got.count == 0 {
 			return
 		}
-		if err := e.disp.Batch(ctx, updates); err != nil {
+		if err := e.disp.Batch(ctx, got.updates); err != nil {
 			e.t.Fatalf("processing updates: %v", err)
 		}
-		e.offset = updates[len(updates)-1].ID + 1
+		e.offset = got.last + 1
 	}
 }
 

@@ -14,7 +14,9 @@ type Metrics struct {
 	sends          *prometheus.CounterVec
 	handlerSeconds prometheus.Histogram
 	panics         prometheus.Counter
-	dropped        prometheus.Counter
+	dropped        *prometheus.CounterVec
+	partial        prometheus.Counter
+	adminChecks    prometheus.Counter
 	outboxPending  prometheus.Gauge
 	outboxAge      prometheus.Gauge
 	pollErrors     prometheus.Counter
@@ -39,16 +41,30 @@ func NewMetrics() *Metrics {
 			Name: "gridbot_handler_seconds", Help: "Time from receiving an update to its effects being durable.",
 			Buckets: []float64{.001, .002, .005, .01, .02, .05, .1, .25, .5, 1, 2.5, 5},
 		}),
-		panics:        prometheus.NewCounter(prometheus.CounterOpts{Name: "gridbot_handler_panics_total", Help: "Updates whose handler panicked."}),
-		dropped:       prometheus.NewCounter(prometheus.CounterOpts{Name: "gridbot_updates_dropped_total", Help: "Updates given up on because they failed in a way retrying cannot mend."}),
+		panics: prometheus.NewCounter(prometheus.CounterOpts{Name: "gridbot_handler_panics_total", Help: "Updates whose handler panicked."}),
+		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gridbot_updates_dropped_total", Help: "Updates given up on and confirmed, by reason: undecodable, permanent (an error no retry can mend), retries (the same error on every attempt).",
+		}, []string{"reason"}),
+		partial:       prometheus.NewCounter(prometheus.CounterOpts{Name: "gridbot_updates_partial_total", Help: "Updates the Telegram library could not decode, read with only the fields the bot uses."}),
+		adminChecks:   prometheus.NewCounter(prometheus.CounterOpts{Name: "gridbot_admin_checks_failed_total", Help: "Commands answered \"try again later\" because Telegram could not say who the chat's admins are."}),
 		outboxPending: prometheus.NewGauge(prometheus.GaugeOpts{Name: "gridbot_outbox_pending", Help: "Messages waiting in the outbox."}),
 		outboxAge:     prometheus.NewGauge(prometheus.GaugeOpts{Name: "gridbot_outbox_oldest_seconds", Help: "Age of the oldest message waiting in the outbox."}),
 		pollErrors:    prometheus.NewCounter(prometheus.CounterOpts{Name: "gridbot_poll_errors_total", Help: "Failed getUpdates calls."}),
 	}
-	r.MustRegister(m.updates, m.reports, m.sends, m.handlerSeconds, m.panics, m.dropped, m.outboxPending, m.outboxAge, m.pollErrors,
+	r.MustRegister(m.updates, m.reports, m.sends, m.handlerSeconds, m.panics, m.dropped, m.partial, m.adminChecks, m.outboxPending, m.outboxAge, m.pollErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	for _, reason := range []string{reasonUndecodable, reasonPermanent, reasonRetries} {
+		m.dropped.WithLabelValues(reason) // shown as 0 from the start
+	}
 	return m
 }
+
+// Reasons an update is given up on (gridbot_updates_dropped_total).
+const (
+	reasonUndecodable = "undecodable"
+	reasonPermanent   = "permanent"
+	reasonRetries     = "retries"
+)
 
 // Report counts a recorded report; handlers call it through their config.
 func (m *Metrics) Report(kind, outcome string) { m.reports.WithLabelValues(kind, outcome).Inc() }

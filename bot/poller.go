@@ -56,50 +56,101 @@ type apiError struct {
 
 func (e *apiError) Error() string { return fmt.Sprintf("telegram: %d %s", e.Code, e.Description) }
 
-// getUpdates asks for updates from offset on.
-func (p *Poller) getUpdates(ctx context.Context, offset int64, timeout time.Duration) ([]models.Update, error) {
+// ErrTokenRefused is returned by Run when Telegram answers 401
+// Unauthorized: the bot token was revoked or is wrong, and no retry can
+// mend that.
+var ErrTokenRefused = errors.New("Telegram refused the bot token (401 Unauthorized)")
+
+// received is what one getUpdates call answered: the updates that could be
+// decoded, the ids of those that could not, and the highest id of all.
+type received struct {
+	updates     []models.Update
+	undecodable []int64
+	last        int64 // 0 for none
+	count       int   // updates in the answer, decodable or not
+}
+
+// getUpdates asks for updates from offset on. The answer is decoded update
+// by update: one that cannot be decoded must not hide the others.
+func (p *Poller) getUpdates(ctx context.Context, offset int64, timeout time.Duration) (received, error) {
 	body, _ := json.Marshal(map[string]any{"offset": offset, "timeout": int(timeout / time.Second), "allowed_updates": allowedUpdates})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.base+"/getUpdates", bytes.NewReader(body))
 	if err != nil {
-		return nil, err
+		return received{}, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := p.client.Do(req)
 	if err != nil {
-		return nil, redact(err)
+		return received{}, redact(err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
-		return nil, err
+		return received{}, err
 	}
 	var answer struct {
-		OK          bool            `json:"ok"`
-		Result      []models.Update `json:"result"`
-		ErrorCode   int             `json:"error_code"`
-		Description string          `json:"description"`
+		OK          bool              `json:"ok"`
+		Result      []json.RawMessage `json:"result"`
+		ErrorCode   int               `json:"error_code"`
+		Description string            `json:"description"`
 		Parameters  struct {
 			RetryAfter int `json:"retry_after"`
 		} `json:"parameters"`
 	}
 	if err := json.Unmarshal(data, &answer); err != nil {
-		return nil, fmt.Errorf("getUpdates: HTTP %d, undecodable answer: %w", resp.StatusCode, err)
+		return received{}, fmt.Errorf("getUpdates: HTTP %d, undecodable answer: %w", resp.StatusCode, err)
 	}
 	if !answer.OK {
-		return nil, &apiError{Code: answer.ErrorCode, Description: answer.Description, RetryAfter: answer.Parameters.RetryAfter}
+		return received{}, &apiError{Code: answer.ErrorCode, Description: answer.Description, RetryAfter: answer.Parameters.RetryAfter}
 	}
-	return answer.Result, nil
+	return p.decode(answer.Result), nil
+}
+
+// decode decodes a getUpdates answer update by update.
+func (p *Poller) decode(raws []json.RawMessage) received {
+	r := received{count: len(raws)}
+	for _, raw := range raws {
+		u, id, partial, err := decodeUpdate(raw)
+		r.last = max(r.last, id)
+		switch {
+		case err != nil && id == 0:
+			p.log.Error("an update without an update_id; skipped", "bytes", len(raw))
+		case err != nil:
+			r.undecodable = append(r.undecodable, id)
+			p.log.Warn("undecodable update", "update", id, "err", err)
+		default:
+			if partial {
+				p.metrics.partial.Inc()
+				p.log.Warn("update read in part: the library could not decode all of it", "update", id)
+			}
+			r.updates = append(r.updates, u)
+		}
+	}
+	return r
+}
+
+// skip counts the undecodable updates of r, which are confirmed with it.
+func (p *Poller) skip(r received) {
+	for _, id := range r.undecodable {
+		p.metrics.dropped.WithLabelValues(reasonUndecodable).Inc()
+		p.log.Error("update given up on: it cannot be decoded", "update", id)
+	}
 }
 
 // Run polls until ctx ends. An update batch being processed when it ends
-// is finished (with a grace period) and confirmed before Run returns.
+// is finished (with a grace period) and confirmed before Run returns. It
+// returns an error wrapping ErrTokenRefused when Telegram refuses the
+// token, and nil otherwise.
 func (p *Poller) Run(ctx context.Context) error {
 	work, cancel := afterGrace(ctx, 5*time.Second)
 	defer cancel()
 	var offset int64
 	failures := 0
 	for ctx.Err() == nil {
-		updates, err := p.getUpdates(ctx, offset, p.timeout)
+		batch, err := p.getUpdates(ctx, offset, p.timeout)
+		if err == nil && batch.count > 0 && batch.last == 0 {
+			err = errors.New("getUpdates: no update in the answer has a usable update_id")
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				break
@@ -108,26 +159,32 @@ func (p *Poller) Run(ctx context.Context) error {
 			p.metrics.pollErrors.Inc()
 			wait := pollBackoff(failures, err)
 			var ae *apiError
-			if errors.As(err, &ae) && ae.Code == http.StatusConflict {
+			switch {
+			case errors.As(err, &ae) && ae.Code == http.StatusUnauthorized:
+				return fmt.Errorf("getUpdates: %w", ErrTokenRefused)
+			case errors.As(err, &ae) && ae.Code == http.StatusConflict:
 				p.log.Warn("another instance is polling this bot (or a webhook is set)", "retry_in", wait)
-			} else {
+			default:
 				p.log.Warn("getUpdates failed", "err", scrub(err), "retry_in", wait)
 			}
 			sleep(ctx, wait)
 			continue
 		}
 		failures = 0
-		if len(updates) == 0 {
+		if batch.count == 0 {
 			continue
 		}
-		if err := p.process(work, updates); err != nil {
-			// not confirmed: the same updates come again
-			p.log.Error("updates not processed; will retry", "first", updates[0].ID, "count", len(updates), "err", err)
-			failures++
-			sleep(ctx, pollBackoff(failures, err))
-			continue
+		if len(batch.updates) > 0 {
+			if err := p.process(work, batch.updates); err != nil {
+				// not confirmed: the same updates come again
+				p.log.Error("updates not processed; will retry", "first", batch.updates[0].ID, "count", len(batch.updates), "err", err)
+				failures++
+				sleep(ctx, pollBackoff(failures, err))
+				continue
+			}
 		}
-		offset = updates[len(updates)-1].ID + 1
+		p.skip(batch)
+		offset = batch.last + 1
 	}
 	if offset != 0 {
 		// confirm the last batch now, so a restart does not see it again
@@ -145,21 +202,24 @@ func (p *Poller) Run(ctx context.Context) error {
 // drives the bot with it. offset is the next offset to ask for; it returns
 // the new one.
 func (p *Poller) PollOnce(ctx context.Context, offset int64) (next int64, n int, err error) {
-	updates, err := p.getUpdates(ctx, offset, 0)
+	batch, err := p.getUpdates(ctx, offset, 0)
 	if err != nil {
 		return offset, 0, err
 	}
-	if len(updates) == 0 {
+	if batch.last == 0 {
 		return offset, 0, nil
 	}
-	if err := p.process(ctx, updates); err != nil {
-		return offset, 0, err
+	if len(batch.updates) > 0 {
+		if err := p.process(ctx, batch.updates); err != nil {
+			return offset, 0, err
+		}
 	}
-	next = updates[len(updates)-1].ID + 1
+	p.skip(batch)
+	next = batch.last + 1
 	if _, err := p.getUpdates(ctx, next, 0); err != nil {
-		return next, len(updates), err
+		return next, len(batch.updates), err
 	}
-	return next, len(updates), nil
+	return next, len(batch.updates), nil
 }
 
 // pollBackoff waits 1 s, 2 s, 4 s … up to 30 s, or Telegram's retry_after.

@@ -7,9 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -30,16 +28,6 @@ type SenderStore interface {
 	OutboxStats(ctx context.Context) (int, time.Time, error)
 }
 
-// Renderer renders receipts when they are sent. *handlers.Handler
-// implements it.
-type Renderer interface {
-	RenderReceipts(ctx context.Context, chat int64, ids []int64) (string, error)
-}
-
-// composition is the outbox method of a record that remembers which
-// reports' receipts one sent message holds, so an edit can re-render it.
-const composition = "composition"
-
 // Limits of the sender.
 const (
 	dueBatch    = 256
@@ -50,10 +38,7 @@ const (
 	// is still worth saying (backoff holds at maxBackoff meanwhile).
 	maxAge     = 24 * time.Hour
 	maxBackoff = 10 * time.Minute
-	// textLimit keeps a message under Telegram's 4096 characters, HTML
-	// tags included, so no count of entities can push it over.
-	textLimit = 4000
-	idlePoll  = time.Second
+	idlePoll   = time.Second
 	// callTimeout bounds one call to Telegram (uploadTimeout a document's),
 	// so that a call that hangs holds up the chats waiting behind it for
 	// seconds, not for the HTTP client's minute; it is retried.
@@ -113,56 +98,6 @@ func NewSender(api API, st SenderStore, r Renderer, now func() time.Time, log *s
 		s.lease = &lease{store: st, held: map[time.Time]bool{}, prefix: "sender-lease:"}
 	}
 	return s
-}
-
-// lease is a sender's turn to send, one minute at a time. The holder
-// claims the next minute before this one ends, so it keeps sending while
-// it lives; another replica takes over the minute after it dies. No two
-// replicas send in the same minute, so none sends a message twice.
-type lease struct {
-	store  SenderStore
-	mu     sync.Mutex
-	held   map[time.Time]bool // minutes claimed (true) or lost (false)
-	prefix string
-}
-
-// leaseAhead is how early the holder claims the next minute.
-const leaseAhead = 15 * time.Second
-
-func (l *lease) hold(ctx context.Context, now time.Time) (bool, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	minute := now.Truncate(time.Minute)
-	held, known := l.held[minute]
-	if !known {
-		ok, err := l.claim(ctx, minute)
-		if err != nil {
-			return false, err
-		}
-		held = ok
-	}
-	if held && now.After(minute.Add(time.Minute-leaseAhead)) {
-		if _, known := l.held[minute.Add(time.Minute)]; !known {
-			if _, err := l.claim(ctx, minute.Add(time.Minute)); err != nil {
-				return false, err
-			}
-		}
-	}
-	for m := range l.held { // remember only what is still useful
-		if m.Before(minute) {
-			delete(l.held, m)
-		}
-	}
-	return held, nil
-}
-
-func (l *lease) claim(ctx context.Context, minute time.Time) (bool, error) {
-	res, err := l.store.Commit(ctx, store.Changes{Claims: []string{l.prefix + minute.UTC().Format("2006-01-02T15:04Z")}})
-	if err != nil {
-		return false, err
-	}
-	l.held[minute] = res.Claimed
-	return res.Claimed, nil
 }
 
 // Wake tells the sender that something was queued.
@@ -401,40 +336,6 @@ func (s *Sender) sendChat(ctx context.Context, chat int64, msgs []store.OutboxMe
 	return held
 }
 
-// mergeable splits a chat's queue, which starts with a receipt, into the
-// receipts that may go out together in one message — every receipt before
-// the next message of another kind; reactions, edits and answers between
-// them do not keep them apart — and the rest, in order.
-func mergeable(ms []store.OutboxMessage) (receipts, rest []store.OutboxMessage) {
-	blocked := false
-	for _, m := range ms {
-		switch {
-		case m.Method == string(handlers.Receipt) && !blocked:
-			receipts = append(receipts, m)
-		default:
-			blocked = blocked || m.Method == string(handlers.Send) || m.Method == string(handlers.Document)
-			rest = append(rest, m)
-		}
-	}
-	return receipts, rest
-}
-
-// sortByDue restores the outbox's order: by due time, then id.
-func sortByDue(ms []store.OutboxMessage) {
-	due := func(m store.OutboxMessage) time.Time {
-		if !m.RetryAt.IsZero() {
-			return m.RetryAt
-		}
-		return m.NotBefore
-	}
-	sort.SliceStable(ms, func(i, j int) bool {
-		if a, b := due(ms[i]), due(ms[j]); !a.Equal(b) {
-			return a.Before(b)
-		}
-		return ms[i].ID < ms[j].ID
-	})
-}
-
 // callResult is what one call to Telegram gave.
 type callResult struct {
 	o          outcome
@@ -594,118 +495,6 @@ func (s *Sender) sendText(ctx context.Context, chat, dest int64, m store.OutboxM
 	return r
 }
 
-// sendReceipts sends the receipts due in a row as few messages as fit:
-// one message now, the rest when the pace allows. It returns how many of
-// ms it dealt with.
-func (s *Sender) sendReceipts(ctx context.Context, chat, dest int64, ms []store.OutboxMessage) int {
-	type part struct {
-		m    store.OutboxMessage
-		a    handlers.Action
-		text string
-	}
-	var parts []part
-	size, used := 0, 0
-	for _, m := range ms {
-		var a handlers.Action
-		if err := json.Unmarshal(m.Payload, &a); err != nil {
-			s.finish(ctx, m, rejected, 0, "undecodable payload")
-			used++
-			continue
-		}
-		text, err := s.render.RenderReceipts(ctx, a.Chat, []int64{a.MessageID})
-		if err != nil {
-			s.log.Error("rendering a receipt", "chat", chat, "err", err)
-			s.finish(ctx, m, transient, 0, "render: "+scrub(err))
-			used++
-			break
-		}
-		if text == "" {
-			s.finish(ctx, m, sent, 0, "")
-			used++
-			continue
-		}
-		if len(parts) > 0 && size+len(text)+2 > textLimit {
-			break
-		}
-		parts = append(parts, part{m: m, a: a, text: text})
-		size += len(text) + 2
-		used++
-	}
-	if len(parts) == 0 {
-		return max(used, 1)
-	}
-	texts := make([]string, len(parts))
-	ids := make([]int64, len(parts))
-	for i, p := range parts {
-		texts[i], ids[i] = p.text, p.a.MessageID
-	}
-	text := strings.Join(texts, "\n\n")
-	params := &tg.SendMessageParams{Text: clip(text), ParseMode: models.ParseModeHTML,
-		ReplyParameters: &models.ReplyParameters{MessageID: int(parts[0].a.ReplyTo), AllowSendingWithoutReply: true}}
-	r := s.call(ctx, chat, dest, handlers.Receipt, true, func(ctx context.Context, dest int64) callResult {
-		params.ChatID = dest
-		return result(s.api.SendMessage(ctx, params))
-	})
-	if r.o != sent {
-		for _, p := range parts {
-			s.finish(ctx, p.m, r.o, r.retryAfter, errText(r.err))
-		}
-		return used
-	}
-	// one durable step: every receipt sent, and — when the message holds
-	// several — which reports it holds (a receipt alone needs no record: a
-	// refresh renders just its own report)
-	var changes store.Changes
-	if len(ids) > 1 {
-		payload, _ := json.Marshal(ids)
-		changes.Outbox = []store.OutboxMessage{{
-			Key: compositionKey(parts[0].a.Chat, r.messageID), Chat: chat, Method: composition, Payload: payload, NotBefore: s.now(), CreatedAt: s.now(),
-		}}
-	}
-	for _, p := range parts {
-		changes.Attempts = append(changes.Attempts, store.Attempt{MessageID: p.m.ID, Attempt: p.m.Attempts + 1, Sent: true, SentMessageID: r.messageID, At: s.now()})
-	}
-	if _, err := s.store.Commit(ctx, changes); err != nil {
-		s.log.Error("recording sent receipts", "chat", chat, "err", err)
-	}
-	return used
-}
-
-func compositionKey(chat, messageID int64) string {
-	return "composition:" + strconv.FormatInt(chat, 10) + ":" + strconv.FormatInt(messageID, 10)
-}
-
-// refresh edits the message holding a report's receipt to show the
-// reports in it as they are now.
-func (s *Sender) refresh(ctx context.Context, chat, dest int64, a handlers.Action) callResult {
-	receipt, ok, err := s.store.Outbox(ctx, fmt.Sprintf("receipt:%d:%d", a.Chat, a.MessageID))
-	if err != nil {
-		return callResult{o: transient, err: err}
-	}
-	if !ok || receipt.State != store.OutboxSent || receipt.SentMessageID == 0 {
-		return callResult{o: sent} // not sent yet: it will show the report as it is when it is
-	}
-	ids := []int64{a.MessageID}
-	if comp, ok, err := s.store.Outbox(ctx, compositionKey(a.Chat, receipt.SentMessageID)); err != nil {
-		return callResult{o: transient, err: err}
-	} else if ok {
-		var held []int64
-		if json.Unmarshal(comp.Payload, &held) == nil && len(held) > 0 {
-			ids = held
-		}
-	}
-	text, err := s.render.RenderReceipts(ctx, a.Chat, ids)
-	if err != nil {
-		return callResult{o: transient, err: err}
-	}
-	if text == "" {
-		return callResult{o: sent}
-	}
-	return s.call(ctx, chat, dest, a.Kind, false, func(ctx context.Context, dest int64) callResult {
-		return result(s.api.EditMessageText(ctx, &tg.EditMessageTextParams{ChatID: dest, MessageID: int(receipt.SentMessageID), Text: clip(text), ParseMode: models.ParseModeHTML}))
-	})
-}
-
 // finish records the outcome of an attempt.
 func (s *Sender) finish(ctx context.Context, m store.OutboxMessage, o outcome, retryAfter int, reason string, sentMessageID ...int64) {
 	attempt := store.Attempt{MessageID: m.ID, Attempt: m.Attempts + 1, At: s.now()}
@@ -767,134 +556,4 @@ func keyboard(rows [][]handlers.Button) models.ReplyMarkup {
 		kb.InlineKeyboard = append(kb.InlineKeyboard, r)
 	}
 	return kb
-}
-
-// captionLimit is Telegram's limit on a document's caption.
-const captionLimit = 1024
-
-// clipCaption cuts a caption to Telegram's limit on a line boundary.
-func clipCaption(text string) string {
-	if len(text) <= captionLimit {
-		return text
-	}
-	return splitText(text, captionLimit)[0]
-}
-
-// clip cuts a text to Telegram's limit on a line boundary.
-func clip(text string) string {
-	if len(text) <= textLimit {
-		return text
-	}
-	return splitText(text, textLimit)[0]
-}
-
-// splitText splits a text into pieces of at most limit bytes: between
-// blocks (blank lines) where it can, between lines where it must, and
-// inside a line only when one line alone is too long. A piece that would
-// cut an HTML element in two is sent as plain text instead.
-func splitText(text string, limit int) []string {
-	if len(text) <= limit {
-		return []string{text}
-	}
-	var pieces []string
-	var cur strings.Builder
-	flush := func() {
-		if cur.Len() > 0 {
-			pieces = append(pieces, cur.String())
-			cur.Reset()
-		}
-	}
-	for _, line := range strings.SplitAfter(text, "\n") {
-		if len(line) > limit {
-			// a line this long is cut inside, which its tags could not
-			// survive: it goes as plain text (its entities kept)
-			line = stripTags(line)
-		}
-		for len(line) > limit {
-			flush()
-			cut := safeCut(line, limit)
-			pieces = append(pieces, line[:cut])
-			line = line[cut:]
-		}
-		if cur.Len()+len(line) > limit {
-			flush()
-		}
-		cur.WriteString(line)
-	}
-	flush()
-	for i, p := range pieces {
-		p = strings.TrimRight(p, "\n")
-		if !balanced(p) {
-			p = stripTags(p)
-		}
-		pieces[i] = p
-	}
-	return pieces
-}
-
-func utf8Start(b byte) bool { return b&0xC0 != 0x80 }
-
-// safeCut returns where to cut s, which is longer than limit: as near
-// limit as it can without cutting a UTF-8 character or an HTML entity
-// (&amp; &lt; &#39; …) in two, and never at 0.
-func safeCut(s string, limit int) int {
-	cut := limit
-	for cut > 0 && !utf8Start(s[cut]) {
-		cut--
-	}
-	from := max(cut-maxEntity, 0)
-	if amp := strings.LastIndexByte(s[from:cut], '&'); amp >= 0 && !strings.ContainsRune(s[from+amp:cut], ';') {
-		cut = from + amp
-	}
-	if cut == 0 { // not text (invalid UTF-8): cut anywhere, but move on
-		return limit
-	}
-	return cut
-}
-
-// maxEntity is the length of the longest entity html.EscapeString makes
-// (&quot;), with a margin.
-const maxEntity = 8
-
-// balanced reports whether every tag opened in s is closed in s.
-func balanced(s string) bool {
-	var open []string
-	for {
-		i := strings.IndexByte(s, '<')
-		if i < 0 {
-			return len(open) == 0
-		}
-		j := strings.IndexByte(s[i:], '>')
-		if j < 0 {
-			return false
-		}
-		tag := s[i+1 : i+j]
-		s = s[i+j+1:]
-		name, _, _ := strings.Cut(tag, " ")
-		if strings.HasPrefix(name, "/") {
-			if len(open) == 0 || open[len(open)-1] != name[1:] {
-				return false
-			}
-			open = open[:len(open)-1]
-		} else {
-			open = append(open, name)
-		}
-	}
-}
-
-// stripTags turns HTML into its plain text, escapes kept.
-func stripTags(s string) string {
-	var b strings.Builder
-	in := false
-	for _, r := range s {
-		switch {
-		case r == '<':
-			in = true
-		case r == '>' && in:
-			in = false
-		case !in:
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
 }

@@ -4,9 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"runtime/debug"
+	"strings"
+	"sync"
+	"syscall"
 	"time"
+	"unicode"
 
 	tg "github.com/go-telegram/bot"
 	"github.com/go-telegram/bot/models"
@@ -39,6 +45,9 @@ type Processor struct {
 	metrics *Metrics
 	// queued is called after actions were queued (the sender's Wake).
 	queued func()
+
+	mu       sync.Mutex
+	attempts map[int64]int // failed attempts by update id, while it fails
 }
 
 // NewProcessor returns a Processor.
@@ -46,7 +55,7 @@ func NewProcessor(h Handler, outbox Outbox, now func() time.Time, log *slog.Logg
 	if queued == nil {
 		queued = func() {}
 	}
-	return &Processor{handler: h, outbox: outbox, now: now, log: log.With("component", "updates"), metrics: m, queued: queued}
+	return &Processor{handler: h, outbox: outbox, now: now, log: log.With("component", "updates"), metrics: m, queued: queued, attempts: map[int64]int{}}
 }
 
 // chatOf returns the chat an update belongs to (0 for none), which decides
@@ -82,12 +91,24 @@ func updateType(u *models.Update) string {
 	return "other"
 }
 
+// maxAttempts is how often an update that fails, other than by an outage,
+// is tried before it is given up on.
+const maxAttempts = 3
+
 // Process handles one update. It returns an error only when the update's
-// effects could not be made durable (the store failed): the caller must not
-// confirm it. A panic in a handler is recovered, logged and counted, and the
-// update is answered with a short apology and confirmed, so one poisonous
-// message cannot stop the bot; so is an update that failed in a way no
-// retry can mend (see permanent).
+// effects could not be made durable and it must come again: the caller
+// must not confirm it. Updates are never stalled on for good:
+//   - a panic in a handler is recovered, logged and counted, and the update
+//     answered with a short apology;
+//   - a command that needs the chat's admins while Telegram cannot name
+//     them is answered "try again later" (ErrAdminsUnavailable);
+//   - an update that fails in a way no retry can mend (see permanent), or
+//     fails maxAttempts times by something that is not an outage of the
+//     store or the network (see outage), is given up on: counted, logged
+//     and, if its sender expects an answer, answered with the apology.
+//
+// Store and network outages are returned every time, however long they
+// last: the update waits for the store to come back.
 func (p *Processor) Process(ctx context.Context, u *models.Update) (err error) {
 	start := p.now()
 	kind := updateType(u)
@@ -95,41 +116,110 @@ func (p *Processor) Process(ctx context.Context, u *models.Update) (err error) {
 	defer func() {
 		p.metrics.handlerSeconds.Observe(p.now().Sub(start).Seconds())
 	}()
+	err = p.try(ctx, u)
+	if err == nil {
+		p.forget(u.ID)
+		return nil
+	}
+	reason := reasonPermanent
+	if !permanent(err) {
+		if outage(err) {
+			return fmt.Errorf("update %d: %w", u.ID, err)
+		}
+		if n := p.failed(u.ID); n < maxAttempts {
+			return fmt.Errorf("update %d (attempt %d of %d): %w", u.ID, n, maxAttempts, err)
+		}
+		reason = reasonRetries
+	}
+	// given up on: answered if its sender expects an answer, and confirmed
+	if aerr := p.enqueue(ctx, apology(u)); aerr != nil && !permanent(aerr) {
+		return fmt.Errorf("update %d: the apology: %w", u.ID, aerr)
+	}
+	p.forget(u.ID)
+	p.drop(u, reason, err)
+	return nil
+}
+
+// try handles an update and queues its actions.
+func (p *Processor) try(ctx context.Context, u *models.Update) error {
 	actions, err := p.handle(ctx, u)
-	dropped := err != nil && permanent(err)
-	if dropped {
-		p.drop(u, err)
-		actions, err = apology(u), nil
+	if errors.Is(err, ErrAdminsUnavailable) {
+		p.metrics.adminChecks.Inc()
+		p.log.Warn("admin check failed; answered try again later", "update", u.ID, "chat", chatOf(u), "err", err)
+		actions, err = adminsUnavailable(u), nil
 	}
 	if err != nil {
-		return fmt.Errorf("update %d: %w", u.ID, err)
+		return err
 	}
-	if err := p.enqueue(ctx, actions); err != nil {
-		if permanent(err) {
-			if !dropped {
-				p.drop(u, err)
-			}
-			return nil
-		}
-		return fmt.Errorf("update %d: %w", u.ID, err)
+	return p.enqueue(ctx, actions)
+}
+
+// failed counts a failed attempt of update id and returns how many there
+// were. The count lives as long as the process: after a restart an update
+// gets its attempts again.
+func (p *Processor) failed(id int64) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.attempts) >= 10_000 { // updates that never came back: forget them all
+		clear(p.attempts)
 	}
-	return nil
+	p.attempts[id]++
+	return p.attempts[id]
+}
+
+func (p *Processor) forget(id int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.attempts, id)
 }
 
 // permanent reports whether an error would come again however often its
 // update were retried: the store refused what was recorded as invalid,
 // something the handler needs does not exist, or Telegram refused a
-// request the handler made (400, 403). Such an update is given up on
-// rather than retried: retrying it would hold up every update after it.
+// request the handler made (400, 403). Such an update is given up on at
+// once.
 func permanent(err error) bool {
 	return errors.Is(err, store.ErrInvalid) || errors.Is(err, store.ErrNotFound) ||
 		errors.Is(err, tg.ErrorBadRequest) || errors.Is(err, tg.ErrorForbidden)
 }
 
+// outage reports whether an error comes from the store or the network
+// being unavailable rather than from the update: the store closed, locked
+// or read-only, a cancelled or timed-out call, a network error, an error
+// of the operating system (a full disk, an I/O error), a connection lost
+// mid-answer, or a database error of a class that means the server, not
+// the statement (PostgreSQL classes 08 connection, 40 transaction
+// rollback, 53 insufficient resources, 57 operator intervention, 58 system
+// error). An update failing so is retried for as long as it lasts.
+func outage(err error) bool {
+	var (
+		netErr  net.Error
+		errno   syscall.Errno
+		sqlErr  interface{ SQLState() string }
+		timeout interface{ Timeout() bool }
+	)
+	switch {
+	case errors.Is(err, store.ErrClosed), errors.Is(err, store.ErrLocked), errors.Is(err, store.ErrReadOnly),
+		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded),
+		errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed),
+		errors.As(err, &netErr), errors.As(err, &errno):
+		return true
+	case errors.As(err, &timeout) && timeout.Timeout():
+		return true
+	case errors.As(err, &sqlErr):
+		switch state := sqlErr.SQLState(); {
+		case len(state) < 2:
+		case state[:2] == "08", state[:2] == "40", state[:2] == "53", state[:2] == "57", state[:2] == "58":
+			return true
+		}
+	}
+	return false
+}
+
 // drop logs and counts an update given up on.
-func (p *Processor) drop(u *models.Update, err error) {
-	p.metrics.dropped.Inc()
-	p.log.Error("update given up on: it would fail again", "update", u.ID, "type", updateType(u), "chat", chatOf(u), "err", err)
+func (p *Processor) drop(u *models.Update, reason string, err error) {
+	p.metrics.dropped.WithLabelValues(reason).Inc()
+	p.log.Error("update given up on", "update", u.ID, "type", updateType(u), "chat", chatOf(u), "reason", reason, "err", err)
 }
 
 // handle calls the handler, turning a panic into an apology.
@@ -161,17 +251,53 @@ func (p *Processor) handle(ctx context.Context, u *models.Update) (actions []han
 	return nil, nil
 }
 
-// apology is the answer to an update whose handler panicked.
+// apology is the answer to an update given up on: its handler panicked or
+// it failed the same way on every attempt. Its sender is told, so that a
+// report is never met with silence.
 func apology(u *models.Update) []handlers.Action {
+	return plainAnswer(u, "apology", "抱歉，处理这条消息时出了问题，已记录。请稍后再发一次，或联系管理员。",
+		"Sorry, something went wrong with this message; it was logged. Please send it again later or tell an admin.")
+}
+
+// adminsUnavailable is the answer to a command that needs the chat's
+// admins while Telegram cannot name them.
+func adminsUnavailable(u *models.Update) []handlers.Action {
+	return plainAnswer(u, "admins", "暂时无法确认管理员身份，请稍后再试。",
+		"I cannot check who the group's admins are right now. Please try again in a minute.")
+}
+
+// plainAnswer answers a message (as a reply) or a button press with a text
+// of the bot's own, in English when the sender uses Telegram in English
+// and wrote no Chinese.
+func plainAnswer(u *models.Update, kind, zh, en string) []handlers.Action {
+	m := u.Message
+	if m == nil {
+		m = u.EditedMessage
+	}
 	switch {
-	case u.Message != nil:
-		m := u.Message
-		return []handlers.Action{{Kind: handlers.Send, Key: fmt.Sprintf("apology:%d:%d", m.Chat.ID, m.ID), Chat: m.Chat.ID, ReplyTo: int64(m.ID),
-			Text: "抱歉，处理这条消息时出了问题，已记录。Sorry, something went wrong with this message."}}
+	case m != nil && m.Chat.ID != 0:
+		text := zh
+		if m.From != nil && strings.HasPrefix(m.From.LanguageCode, "en") && !hasHan(m.Text+m.Caption) {
+			text = en
+		}
+		return []handlers.Action{{Kind: handlers.Send, Key: fmt.Sprintf("%s:%d:%d", kind, m.Chat.ID, m.ID), Chat: m.Chat.ID, ReplyTo: int64(m.ID), Text: text}}
 	case u.CallbackQuery != nil:
-		return answer(u.CallbackQuery, "抱歉，出了问题。Sorry, something went wrong.")
+		text := zh
+		if strings.HasPrefix(u.CallbackQuery.From.LanguageCode, "en") {
+			text = en
+		}
+		return answer(u.CallbackQuery, text)
 	}
 	return nil
+}
+
+func hasHan(s string) bool {
+	for _, r := range s {
+		if unicode.Is(unicode.Han, r) {
+			return true
+		}
+	}
+	return false
 }
 
 // answer answers a button press the handlers do not: Telegram shows a
@@ -238,7 +364,17 @@ func toMessage(m *models.Message, edited bool) handlers.Message {
 	}
 	out := handlers.Message{
 		Chat: toChat(m.Chat), From: toUser(m.From), ID: int64(m.ID), Text: text,
-		Date: time.Unix(int64(m.Date), 0), MigrateTo: m.MigrateToChatID,
+		Date: time.Unix(int64(m.Date), 0), MigrateTo: m.MigrateToChatID, MigrateFrom: m.MigrateFromChatID,
+	}
+	if m.SenderChat != nil && m.SenderChat.ID == m.Chat.ID && m.Chat.ID < 0 {
+		// an anonymous admin writes as the group (from is Telegram's
+		// GroupAnonymousBot, a bot): the sender is the group itself, which
+		// Admins counts as an admin of itself
+		name := m.AuthorSignature
+		if name == "" {
+			name = m.Chat.Title
+		}
+		out.From = handlers.User{ID: m.Chat.ID, FirstName: name}
 	}
 	if edited {
 		out.EditDate = time.Unix(int64(m.EditDate), 0)
@@ -247,7 +383,7 @@ func toMessage(m *models.Message, edited bool) handlers.Message {
 		}
 	}
 	if r := m.ReplyToMessage; r != nil {
-		out.ReplyTo = &handlers.Replied{ID: int64(r.ID), From: toUser(r.From)}
+		out.ReplyTo = &handlers.Replied{ID: int64(r.ID), From: toUser(r.From), Text: r.Text}
 	}
 	return out
 }

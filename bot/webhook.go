@@ -2,18 +2,16 @@ package bot
 
 import (
 	"crypto/subtle"
-	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
-
-	"github.com/go-telegram/bot/models"
 )
 
 // WebhookHandler serves Telegram's webhook calls. It checks the secret
 // token in constant time (go-telegram/bot's own handler answers 200 to a
 // wrong one), makes the update durable, and only then answers 200:
-// Telegram retries anything else.
+// Telegram retries anything else. An update that cannot be decoded is
+// counted and answered 200, so that Telegram does not retry it forever.
 func WebhookHandler(secret string, d *Dispatcher, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
@@ -30,12 +28,18 @@ func WebhookHandler(secret string, d *Dispatcher, log *slog.Logger) http.Handler
 			http.Error(w, "bad request", http.StatusBadRequest)
 			return
 		}
-		var u models.Update
-		if err := json.Unmarshal(body, &u); err != nil {
-			// a malformed update will not get better by retrying
-			log.Warn("undecodable webhook update", "bytes", len(body))
+		u, id, partial, err := decodeUpdate(body)
+		if err != nil {
+			// an update that cannot be decoded will not get better by
+			// retrying: it is counted and confirmed; its content is not logged
+			d.proc.metrics.dropped.WithLabelValues(reasonUndecodable).Inc()
+			log.Error("update given up on: it cannot be decoded", "update", id, "bytes", len(body), "err", err)
 			w.WriteHeader(http.StatusOK)
 			return
+		}
+		if partial {
+			d.proc.metrics.partial.Inc()
+			log.Warn("update read in part: the library could not decode all of it", "update", id)
 		}
 		if err := d.One(r.Context(), &u); err != nil {
 			log.Error("webhook update not processed; Telegram will retry", "update", u.ID, "err", err)

@@ -249,14 +249,18 @@ func (h *Handler) bind(ctx context.Context, c *call) ([]Action, error) {
 	b := store.Binding{Chat: c.m.Chat.ID, Role: role, Name: name, By: c.m.From.ID, At: h.now()}
 	// binding (again) also resumes scheduled posts paused by a 403
 	active := store.Setting{Chat: c.m.Chat.ID, Key: SettingActive, Value: "", By: c.m.From.ID, At: h.now()}
-	if _, err := h.store.Commit(ctx, store.Changes{Bindings: []store.Binding{b}, Settings: []store.Setting{active}}); err != nil {
+	res, err := h.store.Commit(ctx, store.Changes{Bindings: []store.Binding{b}, Settings: []store.Setting{active}})
+	if err != nil {
 		return nil, fmt.Errorf("handlers: bind: %w", err)
+	}
+	if res.NameTaken { // another group took the name since the check above
+		return h.reply(c, "nameTaken", name), nil
 	}
 	h.log.Info("chat bound", "chat", c.m.Chat.ID, "role", role)
 	if role == store.RoleCommand {
-		return h.reply(c, "boundCommand", name), nil
+		return h.privacyNote(c, h.reply(c, "boundCommand", name)), nil
 	}
-	return h.reply(c, "boundVillage", name), nil
+	return h.privacyNote(c, h.reply(c, "boundVillage", name)), nil
 }
 
 func (h *Handler) unbind(ctx context.Context, c *call) ([]Action, error) {
@@ -276,7 +280,17 @@ func (h *Handler) unbind(ctx context.Context, c *call) ([]Action, error) {
 
 func (h *Handler) undoCommand(ctx context.Context, c *call) ([]Action, error) {
 	if c.m.ReplyTo == nil {
-		return h.reply(c, "undoWhich"), nil
+		return h.undoLatest(ctx, c)
+	}
+	if h.botReplied(c.m) {
+		answered, err := h.reportsInReceipt(ctx, c.m.Chat.ID, c.m.ReplyTo.ID)
+		if err != nil {
+			return nil, err
+		}
+		if len(answered) == 0 {
+			return h.reply(c, "undoReplyNone"), nil
+		}
+		return h.undo(ctx, c.m, pickReport(answered, c.m.From.ID, false).MessageID, false)
 	}
 	return h.undo(ctx, c.m, c.m.ReplyTo.ID, false)
 }

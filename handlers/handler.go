@@ -59,6 +59,10 @@ type Config struct {
 	Members Members
 	// Codes is where invite codes come from; nil: crypto/rand.
 	Codes io.Reader
+	// PrivacyMode is set when Telegram says the bot cannot read all group
+	// messages (BotFather's privacy mode is on): /bind says so and how to
+	// turn it off.
+	PrivacyMode bool
 }
 
 // Handler handles messages and presses.
@@ -97,7 +101,10 @@ func (h *Handler) HandleMessage(ctx context.Context, m Message) ([]Action, error
 		return nil, nil
 	}
 	if m.MigrateTo != 0 {
-		return nil, h.migrate(ctx, m)
+		return nil, h.migrate(ctx, m.Chat.ID, m.MigrateTo)
+	}
+	if m.MigrateFrom != 0 && m.Chat.Type == "supergroup" {
+		return nil, h.migrate(ctx, m.MigrateFrom, m.Chat.ID)
 	}
 	// commands typed with a Chinese keyboard: /bind　village　郝家店村
 	text := strings.TrimSpace(strings.Map(func(r rune) rune {
@@ -115,6 +122,11 @@ func (h *Handler) HandleMessage(ctx context.Context, m Message) ([]Action, error
 		}
 		if _, isReport := reportCommands[name]; !isReport {
 			return nil, nil // a command we do not know, or an edited command
+		}
+	}
+	if h.botReplied(m) {
+		if actions, handled, err := h.replyToBot(ctx, m, text); handled || err != nil {
+			return actions, err
 		}
 	}
 	if m.ReplyTo != nil && isUndoWord(text) && !m.Edited() {
@@ -153,13 +165,14 @@ func isUndoWord(s string) bool {
 	return false
 }
 
-// migrate records that a group became a supergroup.
-func (h *Handler) migrate(ctx context.Context, m Message) error {
-	_, err := h.store.Commit(ctx, store.Changes{Migrations: []store.Migration{{From: m.Chat.ID, To: m.MigrateTo, At: h.now()}}})
+// migrate records that group from became supergroup to. Recording it
+// twice (from both service messages) changes nothing.
+func (h *Handler) migrate(ctx context.Context, from, to int64) error {
+	_, err := h.store.Commit(ctx, store.Changes{Migrations: []store.Migration{{From: from, To: to, At: h.now()}}})
 	if err != nil {
 		return fmt.Errorf("handlers: migrate: %w", err)
 	}
-	h.log.Info("chat migrated", "from", m.Chat.ID, "to", m.MigrateTo)
+	h.log.Info("chat migrated", "from", from, "to", to)
 	return nil
 }
 

@@ -68,6 +68,11 @@ type Message struct {
 	// MigrateTo is set on the service message of a group that became a
 	// supergroup with that id.
 	MigrateTo int64
+	// MigrateFrom is set on the first message of a supergroup that was the
+	// group with that id. Telegram sends both service messages, each in its
+	// own chat; either records the migration, so the supergroup's next
+	// messages find the group's binding whichever chat is handled first.
+	MigrateFrom int64
 }
 
 // Edited reports whether the message is an edit.
@@ -77,6 +82,9 @@ func (m Message) Edited() bool { return !m.EditDate.IsZero() }
 type Replied struct {
 	ID   int64
 	From User
+	// Text is the replied message's text as Telegram quotes it: for the
+	// bot's own messages, what the bot said (a template, a reminder).
+	Text string
 }
 
 // Press is a press on an inline button the bot sent.

@@ -99,10 +99,10 @@ func (h *Handler) renderWithdrawn(ctx context.Context, chat, id int64) (string, 
 	if err != nil {
 		return "", fmt.Errorf("handlers: receipt: history: %w", err)
 	}
-	var last *store.Revision
+	var last *store.Revision // the newest edit, as the store folds them
 	for _, ev := range hist {
-		if ev.Revision != nil {
-			last = ev.Revision
+		if r := ev.Revision; r != nil && (last == nil || r.Revision >= last.Revision) {
+			last = r
 		}
 	}
 	if last == nil {

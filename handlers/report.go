@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"gridbot/report"
 	"gridbot/store"
@@ -54,7 +55,19 @@ func (h *Handler) handleReport(ctx context.Context, m Message) ([]Action, error)
 		if m.Edited() && hadPrev {
 			return h.editedAway(ctx, m)
 		}
+		if !m.Edited() && !strings.HasPrefix(m.Text, "/") { // a command for another bot is not ours
+			if k, ok := looksLikeReport(m.Text, report.Context{Now: m.Date, Location: loc, Sender: m.From.Name()}); ok {
+				return h.missingKind(m, langOf(m.From, m.Text), k), nil
+			}
+		}
 		return nil, nil // ordinary chat
+	}
+	if m.Edited() && !hadPrev {
+		if withdrawn, err := h.wasWithdrawn(ctx, m.Chat.ID, m.ID); err != nil {
+			return nil, err
+		} else if withdrawn {
+			return h.withdrawnEdit(m, lang), nil
+		}
 	}
 
 	rev := store.Revision{
@@ -71,7 +84,11 @@ func (h *Handler) handleReport(ctx context.Context, m Message) ([]Action, error)
 		emoji = reactProblem
 	}
 	actions := []Action{}
-	if !m.Edited() || !hadPrev || prev.Valid() != r.OK() {
+	// an original or older edit handled after a newer edit is recorded, but
+	// the newer edit stays current (the store folds by edit date): its
+	// reaction stands
+	stale := hadPrev && prev.Revision > rev.Revision
+	if !stale && (!m.Edited() || !hadPrev || prev.Valid() != r.OK()) {
 		actions = append(actions, Action{Kind: React, Key: key("react", m.Chat.ID, m.ID, rev.Revision), Chat: m.Chat.ID, MessageID: m.ID, Emoji: emoji})
 	}
 	actions = append(actions, h.receiptAction(ctx, m.Chat.ID, m.ID, key("rev", rev.Revision)))
@@ -88,16 +105,7 @@ func (h *Handler) handleReport(ctx context.Context, m Message) ([]Action, error)
 	if !r.OK() {
 		outcome = "invalid"
 	}
-	var res store.Result
-	switch {
-	case r.Kind == report.Tenant && r.OK() && hadPrev && prev.Fields["pass"] != "":
-		rev.Fields["pass"] = prev.Fields["pass"]
-		res, err = h.store.Commit(ctx, changes)
-	case r.Kind == report.Tenant && r.OK():
-		res, err = h.commitTenant(ctx, b, changes, &rev)
-	default:
-		res, err = h.store.Commit(ctx, changes)
-	}
+	res, err := h.commitRevision(ctx, b, changes, &rev, prev, hadPrev, r.OK())
 	if err != nil {
 		return nil, fmt.Errorf("handlers: report: save: %w", err)
 	}
@@ -107,6 +115,29 @@ func (h *Handler) handleReport(ctx context.Context, m Message) ([]Action, error)
 	h.cfg.OnReport(string(r.Kind), outcome)
 	h.log.Info("report recorded", "chat", m.Chat.ID, "message", m.ID, "revision", rev.Revision, "kind", r.Kind, "problems", len(r.Problems))
 	return actions, nil
+}
+
+// commitRevision records a report's revision with changes: a tenant's
+// first valid revision gets the village's next pass number, later ones
+// keep it.
+func (h *Handler) commitRevision(ctx context.Context, b store.Binding, changes store.Changes, rev *store.Revision, prev store.Revision, hadPrev, ok bool) (store.Result, error) {
+	switch {
+	case rev.Kind == report.Tenant && ok && hadPrev && prev.Fields["pass"] != "":
+		rev.Fields["pass"] = prev.Fields["pass"]
+		return h.store.Commit(ctx, changes)
+	case rev.Kind == report.Tenant && ok:
+		return h.commitTenant(ctx, b, changes, rev)
+	}
+	return h.store.Commit(ctx, changes)
+}
+
+// wasWithdrawn reports whether a message held a report that is withdrawn.
+func (h *Handler) wasWithdrawn(ctx context.Context, chat, id int64) (bool, error) {
+	hist, err := h.store.History(ctx, chat, id)
+	if err != nil {
+		return false, fmt.Errorf("handlers: report: history: %w", err)
+	}
+	return len(hist) > 0 && hist[len(hist)-1].Withdrawal != nil, nil
 }
 
 // queue adds the outbox messages of actions to changes, so they are
@@ -157,6 +188,9 @@ func (h *Handler) receiptAction(ctx context.Context, chat, messageID int64, reas
 // autoJoin puts the sender of a daily report on the roster, unless they
 // are on it or left it.
 func (h *Handler) autoJoin(ctx context.Context, m Message, changes *store.Changes) error {
+	if m.From.ID == m.Chat.ID {
+		return nil // an anonymous admin, writing as the group: nobody to remind
+	}
 	roster, err := h.store.Roster(ctx, m.Chat.ID)
 	if err != nil {
 		return fmt.Errorf("handlers: report: roster: %w", err)

@@ -47,7 +47,7 @@ var commands = []command{
 	{Name: "today", Zh: "今天的数字", En: "today's numbers", where: boundGroup, run: (*Handler).today},
 	{Name: "list", Args: "KIND [DATE]", Zh: "列出某天的报告（号码打码）", En: "list a day's reports (numbers masked)", where: villageChats, run: (*Handler).list},
 	{Name: "observation", Zh: "居家观察人员及解除日期", En: "people under home observation", where: villageGroup, run: (*Handler).observation},
-	{Name: "undo", Zh: "撤销自己的报告（回复那条报告发送）", En: "withdraw your report (reply to it)", where: villageChats, run: (*Handler).undoCommand},
+	{Name: "undo", Zh: "撤销自己今天最近的一条报告（或回复要撤销的那条）", En: "withdraw your latest report today (or reply to the one to withdraw)", where: villageChats, run: (*Handler).undoCommand},
 	{Name: "join", Zh: "加入日报名单", En: "join the daily report roster", where: villageGroup, run: (*Handler).join},
 	{Name: "leave", Zh: "退出日报名单", En: "leave the daily report roster", where: villageGroup, run: (*Handler).leave},
 	{Name: "settings", Zh: "本群的定时设置", En: "this group's schedule settings", where: boundGroup, run: (*Handler).settingsCommand},

@@ -26,6 +26,9 @@ type parseCase struct {
 	Problems []string       `json:"problems"`
 	Warnings []string       `json:"warnings"`
 	Why      string         `json:"why"`
+	// Reports, for a message holding several people, expects one report
+	// per person (each checked like a one-person case).
+	Reports []parseCase `json:"reports"`
 }
 
 func readCases(t *testing.T, path string) []parseCase {
@@ -72,50 +75,78 @@ func runCases(t *testing.T, cases []parseCase) {
 					t.Fatal(err)
 				}
 			}
-			r := Parse(c.Text, Context{Now: now, Location: shanghai(t), Sender: c.Sender, BotUsername: "gridbot"})
-			out, err := json.Marshal(r)
+			ctx := Context{Now: now, Location: shanghai(t), Sender: c.Sender, BotUsername: "gridbot"}
+			res := ParseAll(c.Text, ctx)
+			out, err := json.Marshal(res)
 			if err != nil {
 				t.Fatal(err)
 			}
-			var got struct {
-				Kind     *string        `json:"kind"`
-				OK       bool           `json:"ok"`
-				Fields   map[string]any `json:"fields"`
-				Problems []Notice       `json:"problems"`
-				Warnings []Notice       `json:"warnings"`
-			}
+			var got parsed
 			if err := json.Unmarshal(out, &got); err != nil {
 				t.Fatal(err)
 			}
 			if (got.Kind == nil) != (c.Kind == nil) || got.Kind != nil && *got.Kind != *c.Kind {
-				t.Fatalf("kind: got %s, want %v (%s)\n%s", out, deref(c.Kind), c.Why, out)
+				t.Fatalf("kind: got %s, want %v (%s)", out, deref(c.Kind), c.Why)
 			}
 			if c.OK != nil && got.OK != *c.OK {
 				t.Errorf("ok: got %v, want %v (%s)\n%s", got.OK, *c.OK, c.Why, out)
 			}
-			if c.Fields != nil && !reflect.DeepEqual(got.Fields, c.Fields) {
-				t.Errorf("fields:\n got %v\nwant %v\n(%s)", got.Fields, c.Fields, c.Why)
+			if len(c.Reports) > 0 || len(got.Reports) > 0 {
+				if len(got.Reports) != len(c.Reports) {
+					t.Fatalf("reports: got %d, want %d (%s)\n%s", len(got.Reports), len(c.Reports), c.Why, out)
+				}
+				for i := range c.Reports {
+					checkParsed(t, c.Reports[i], got.Reports[i], c.Why)
+				}
+				return
 			}
-			for _, field := range c.Problems {
-				if !hasNotice(got.Problems, field) {
-					t.Errorf("problems: want one for %q, got %+v (%s)", field, got.Problems, c.Why)
-				}
-			}
-			for _, code := range c.Warnings {
-				found := false
-				for _, w := range got.Warnings {
-					found = found || w.Code == code
-				}
-				if !found {
-					t.Errorf("warnings: want %q, got %+v (%s)", code, got.Warnings, c.Why)
-				}
-			}
-			for _, p := range got.Problems {
-				if p.Message == "" || p.Code == "" {
-					t.Errorf("problem without code or message: %+v", p)
-				}
+			checkParsed(t, c, got, c.Why)
+			if single := Parse(c.Text, ctx); res.Kind != None && !reflect.DeepEqual(single, res.Reports[0]) {
+				t.Errorf("Parse and ParseAll differ on a one-person message:\n%+v\n%+v", single, res.Reports[0])
 			}
 		})
+	}
+}
+
+// parsed is the JSON `gridbot parse` prints, read back.
+type parsed struct {
+	Kind     *string        `json:"kind"`
+	OK       bool           `json:"ok"`
+	Fields   map[string]any `json:"fields"`
+	Problems []Notice       `json:"problems"`
+	Warnings []Notice       `json:"warnings"`
+	Reports  []parsed       `json:"reports"`
+}
+
+func checkParsed(t *testing.T, c parseCase, got parsed, why string) {
+	t.Helper()
+	if c.OK != nil && got.OK != *c.OK {
+		t.Errorf("ok: got %v, want %v (%s)\n%+v", got.OK, *c.OK, why, got)
+	}
+	if c.Fields != nil && !reflect.DeepEqual(got.Fields, c.Fields) {
+		t.Errorf("fields:\n got %v\nwant %v\n(%s)", got.Fields, c.Fields, why)
+	}
+	for _, field := range c.Problems {
+		if !hasNotice(got.Problems, field) {
+			t.Errorf("problems: want one for %q, got %+v (%s)", field, got.Problems, why)
+		}
+	}
+	if c.Problems != nil && len(got.Problems) != len(c.Problems) {
+		t.Errorf("problems: want exactly %v, got %+v (%s)", c.Problems, got.Problems, why)
+	}
+	for _, code := range c.Warnings {
+		found := false
+		for _, w := range got.Warnings {
+			found = found || w.Code == code
+		}
+		if !found {
+			t.Errorf("warnings: want %q, got %+v (%s)", code, got.Warnings, why)
+		}
+	}
+	for _, p := range got.Problems {
+		if p.Message == "" || p.Code == "" {
+			t.Errorf("problem without code or message: %+v", p)
+		}
 	}
 }
 

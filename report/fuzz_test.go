@@ -2,6 +2,7 @@ package report
 
 import (
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -18,7 +19,13 @@ var fuzzContext = Context{
 // checkInvariants holds for every message, whatever it says.
 func checkInvariants(t *testing.T, text string) {
 	t.Helper()
-	r := Parse(text, fuzzContext)
+	checkReport(t, text, Parse(text, fuzzContext))
+	checkSeveral(t, text)
+}
+
+// checkReport holds for every report Parse or ParseAll returns.
+func checkReport(t *testing.T, text string, r Report) {
+	t.Helper()
 	if _, err := json.Marshal(r); err != nil {
 		t.Fatalf("marshal: %v", err)
 	}
@@ -63,6 +70,55 @@ func checkInvariants(t *testing.T, text string) {
 	again := Parse(formatted, fuzzContext)
 	if again.Kind != r.Kind || !reflect.DeepEqual(again.Fields, r.Fields) {
 		t.Fatalf("round trip changed the report\ninput:     %q\nformatted: %q\nfirst:  %v\nsecond: %v (problems %v)", text, formatted, r.Fields, again.Fields, again.Problems)
+	}
+}
+
+// checkSeveral holds for every message read as a list of people: each
+// report keeps the single-report invariants, and a list of people
+// formatted one a line as a numbered list parses back to the same reports.
+func checkSeveral(t *testing.T, text string) {
+	t.Helper()
+	res := ParseAll(text, fuzzContext)
+	if _, err := json.Marshal(res); err != nil {
+		t.Fatalf("marshal: %v", err)
+	}
+	switch {
+	case res.Kind == None && len(res.Reports) != 0:
+		t.Fatalf("ordinary chat with reports: %+v", res)
+	case res.Kind != None && len(res.Reports) == 0:
+		t.Fatalf("a report without reports: %+v", res)
+	}
+	if !res.Several() {
+		if single := Parse(text, fuzzContext); res.Kind != single.Kind || res.Kind != None && !reflect.DeepEqual(res.Reports[0], single) {
+			t.Fatalf("ParseAll and Parse differ on one person\ninput: %q\nall:    %+v\nsingle: %+v", text, res, single)
+		}
+		return
+	}
+	for _, r := range res.Reports {
+		if r.Kind != res.Kind {
+			t.Fatalf("a report of kind %s in a %s message", r.Kind, res.Kind)
+		}
+		checkReport(t, text, r)
+	}
+	if !res.OK() {
+		return
+	}
+	var b strings.Builder
+	for i, r := range res.Reports {
+		lines := strings.Split(Format(r, FormatOptions{}), "\n")
+		if i == 0 {
+			b.WriteString(lines[0])
+		}
+		fmt.Fprintf(&b, "\n%d. %s", i+1, strings.Join(lines[1:], "; "))
+	}
+	again := ParseAll(b.String(), fuzzContext)
+	if len(again.Reports) != len(res.Reports) {
+		t.Fatalf("round trip of %d people gave %d\ninput:     %q\nformatted: %q\nagain: %+v", len(res.Reports), len(again.Reports), text, b.String(), again)
+	}
+	for i := range res.Reports {
+		if !reflect.DeepEqual(again.Reports[i].Fields, res.Reports[i].Fields) {
+			t.Fatalf("round trip changed person %d\ninput:     %q\nformatted: %q\nfirst:  %v\nsecond: %v (problems %v)", i+1, text, b.String(), res.Reports[i].Fields, again.Reports[i].Fields, again.Reports[i].Problems)
+		}
 	}
 }
 

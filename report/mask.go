@@ -20,11 +20,12 @@ import (
 // break ends a chain. A chain of 7 or more digits is masked: its digits are
 // replaced by * but the first three and the last four (the first six and
 // the last four of an ID number's 18), or only the last four of a chain of
-// 7 to 10; the separators and the text around stay as they are.
+// 7 to 9; the separators and the text around stay as they are.
 //
 // Two exceptions keep the bot's own texts readable: the example numbers
 // its templates and error messages show (13812345678, 0372-5123456,
-// 11010519491231002X: nobody's), and a date written
+// 11010519491231002X: nobody's; an example must not follow a digit word
+// such as the 三 of 张三, which would chain into it), and a date written
 // YYYY-MM-DD (1900–2099), standing on its own (not glued by a separator
 // other than a space to more digits), is not a number and does not chain
 // with the digits around it.
@@ -185,7 +186,7 @@ func maskRunes(rs []rune) bool {
 				if len(digits) == 17 {
 					last = 3 // and the check character X
 				}
-			case len(digits) <= 10:
+			case len(digits) < 10:
 				first = 0
 			}
 			for n, at := range digits {

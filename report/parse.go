@@ -89,18 +89,12 @@ func Parse(text string, c Context) Report {
 	if m.kind == None {
 		return Report{Lang: lang}
 	}
-	now := c.Now
-	if c.Location != nil {
-		now = now.In(c.Location)
-	}
-	p := &parser{
-		kind:   m.kind,
-		spec:   tables.kindByKind[m.kind],
-		today:  DateOf(now),
-		lang:   lang,
-		sepMod: strings.ContainsAny(m.body, hardSeparators),
-		raw:    map[string]string{},
-	}
+	return parseOne(m, c, lang)
+}
+
+// parseOne reads the body after a trigger as one report.
+func parseOne(m triggerMatch, c Context, lang Lang) Report {
+	p := newParser(m, c, lang)
 	p.chunkBody(m.body)
 	p.assign()
 	if !m.explicit && p.recognised == 0 && (strings.TrimSpace(m.body) != "" || m.kind != Daily) {
@@ -109,6 +103,22 @@ func Parse(text string, c Context) Report {
 		return Report{Lang: lang}
 	}
 	return p.finish(m.trigger, c.Sender)
+}
+
+// newParser starts the parse of a body after the trigger m.
+func newParser(m triggerMatch, c Context, lang Lang) *parser {
+	now := c.Now
+	if c.Location != nil {
+		now = now.In(c.Location)
+	}
+	return &parser{
+		kind:   m.kind,
+		spec:   tables.kindByKind[m.kind],
+		today:  DateOf(now),
+		lang:   lang,
+		sepMod: strings.ContainsAny(m.body, hardSeparators),
+		raw:    map[string]string{},
+	}
 }
 
 // hardSeparators split fields everywhere; spaces split them only in a
@@ -384,6 +394,7 @@ type parser struct {
 	notes      []string
 	warnings   []Notice
 	zero       bool // 无异常: the daily counts are zero
+	shared     bool // assigning what a several-person message states once
 	recognised int  // chunks that went to a field other than note
 }
 
@@ -917,6 +928,9 @@ func (p *parser) set(field, label, v string, labelled bool) {
 	}
 	old, seen := p.raw[field]
 	switch {
+	case p.shared && seen:
+		// what the message states once for everyone: a person's own
+		// value wins
 	case !seen:
 		p.raw[field] = v
 		p.order = append(p.order, field)

@@ -2,7 +2,9 @@ package schedules
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
+	"hash/fnv"
 	"html"
 	"strconv"
 	"strings"
@@ -152,13 +154,45 @@ func joinEscaped(lang report.Lang, rs []store.Revision, f func(store.Revision) s
 	return strings.Join(parts, lang.Pick("、", "; "))
 }
 
-// syntheticMessage is the message id under which a daily report filed with
-// the reminder's button is recorded: above any real message id (Telegram's
-// fit in 32 bits), unique per user and day.
-func syntheticMessage(user int64, day report.Date) int64 {
-	days := int64(day.DaysSince(report.Date{Year: 1970, Month: 1, Day: 1}))
-	return 1<<53 + user%(1<<33)*100_000 + days
+// syntheticMessage returns the message id under which a daily report
+// filed with the reminder's button is recorded in chat: above any real
+// message id (Telegram's fit in 32 bits), one per user and day. A user id
+// (up to 52 bits) and a day do not both fit in an int64 beside that
+// offset, and no part of either may be dropped (user ids 2^33 apart once
+// shared an id, and the second worker's report was taken for a repeat of
+// the first's), so the id is a 62-bit hash of both, and an id already
+// holding another user's or day's report is passed over for the next.
+func (s *Scheduler) syntheticMessage(ctx context.Context, chat, user int64, day report.Date) (int64, error) {
+	const bits = 1<<62 - 1
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], uint64(user))
+	binary.BigEndian.PutUint64(b[8:], uint64(day.Int()))
+	h := fnv.New64a()
+	h.Write(b[:])
+	id := int64(h.Sum64() & bits)
+	for range maxProbes {
+		msg := 1<<62 | id
+		hist, err := s.store.History(ctx, chat, msg)
+		if err != nil {
+			return 0, fmt.Errorf("synthetic message id: %w", err)
+		}
+		taken := false
+		for _, ev := range hist {
+			if r := ev.Revision; r != nil && (r.SenderID != user || r.Day != day) {
+				taken = true
+			}
+		}
+		if !taken {
+			return msg, nil
+		}
+		id = (id + 1) & bits
+	}
+	return 0, fmt.Errorf("synthetic message id: %d ids in a row taken", maxProbes)
 }
+
+// maxProbes bounds the search for a free synthetic message id; with 62-bit
+// hashes a second probe is already astronomically rare.
+const maxProbes = 64
 
 // Press handles a press on the reminder's button: a grid worker who has
 // not reported files the daily report drafted from what they recorded
@@ -209,8 +243,12 @@ func (s *Scheduler) Press(ctx context.Context, p handlers.Press, answer handlers
 	}
 	text := fmt.Sprintf("#日报 返乡人数:%d 发热人数:%d 婚丧:%d 备注:提醒按钮一键提交", counts[report.Arrival], counts[report.Fever], counts[report.Gathering])
 	parsed := report.Parse(text, report.Context{Now: p.At, Location: e.Location})
+	msg, err := s.syntheticMessage(ctx, p.Chat.ID, p.From.ID, today)
+	if err != nil {
+		return nil, fmt.Errorf("schedules: press: %w", err)
+	}
 	rev := store.Revision{
-		Chat: p.Chat.ID, MessageID: syntheticMessage(p.From.ID, today), Kind: report.Daily, Lang: lang, Fields: parsed.Fields,
+		Chat: p.Chat.ID, MessageID: msg, Kind: report.Daily, Lang: lang, Fields: parsed.Fields,
 		Problems: len(parsed.Problems), Text: text, SenderID: p.From.ID, Sender: p.From.Name(), SentAt: p.At, Day: today, At: s.now(),
 	}
 	answer.Text = lang.Pick(

@@ -57,6 +57,7 @@ type Store interface {
 	Claimed(ctx context.Context, key string) (bool, error)
 	Binding(ctx context.Context, chat int64) (store.Binding, bool, error)
 	Roster(ctx context.Context, chat int64) ([]store.Member, error)
+	History(ctx context.Context, chat, messageID int64) ([]store.HistoryEvent, error)
 }
 
 // Settings reads a chat's effective settings. *handlers.Handler

@@ -511,3 +511,33 @@ func TestOneTapIsOneCommit(t *testing.T) {
 		t.Fatalf("actions: %+v", actions)
 	}
 }
+
+// TestReminderButtonUserIDsNotFolded: two workers whose user ids are 2^33
+// apart (today's ids are around 2^33) each file their one-tap daily
+// report; neither is taken for a repeat of the other's.
+func TestReminderButtonUserIDsNotFolded(t *testing.T) {
+	loc, _ := time.LoadLocation("Asia/Shanghai")
+	f := newFixture(t, openStore(t), "Asia/Shanghai")
+	ctx := context.Background()
+	day := report.Date{Year: 2020, Month: 2, Day: 7}
+	f.bind(nil)
+	at := day.Start(loc).Add(9 * time.Hour)
+	const u1 = 5_000_000_001
+	const u2 = u1 + 1<<33
+	f.commit(store.Changes{Members: []store.Member{
+		{Chat: village, UserID: u1, Name: "王书记", At: at}, {Chat: village, UserID: u2, Name: "李网格", At: at},
+	}})
+	f.sendReminder(day, loc, 77)
+	data := ReminderButton + ":" + fmt.Sprint(day.Int())
+	for _, u := range []int64{u1, u2} {
+		actions, err := f.h.HandlePress(ctx, handlers.Press{ID: fmt.Sprint(u), Chat: handlers.Chat{ID: village, Type: "supergroup"},
+			From: handlers.User{ID: u, FirstName: "x"}, MessageID: 77, Data: data, At: day.Start(loc).Add(17*time.Hour + 5*time.Minute)})
+		if err != nil || len(actions) == 0 || !strings.Contains(actions[0].Text, "已提交") {
+			t.Fatalf("press by %d: %+v %v", u, actions, err)
+		}
+	}
+	rs, err := f.st.Reports(ctx, store.ReportQuery{Chat: village, Kind: report.Daily, From: day, To: day})
+	if err != nil || len(rs) != 2 || rs[0].SenderID == rs[1].SenderID {
+		t.Fatalf("one-tap daily reports of users 2^33 apart: %+v %v; want one each", rs, err)
+	}
+}

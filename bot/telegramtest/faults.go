@@ -8,7 +8,8 @@ import (
 
 // Fault is a failure the Server answers instead of handling a call.
 // Make one with TooManyRequests, ServerError, ProxyError, Timeout,
-// Forbidden, Migrated, BadRequest or Conflict, and queue it with Fail.
+// Forbidden, Migrated, BadRequest, Conflict or Unauthorized, and queue it
+// with Fail.
 type Fault struct {
 	code      int // HTTP status and error_code
 	desc      string
@@ -141,4 +142,10 @@ func (s *Server) writeFault(w http.ResponseWriter, r *http.Request, f Fault) {
 	default:
 		writeError(w, f.code, f.desc, f.retry, f.migrateTo)
 	}
+}
+
+// Unauthorized answers 401, as Telegram does once the bot token was
+// revoked (or for a wrong one).
+func Unauthorized() Fault {
+	return Fault{code: http.StatusUnauthorized, desc: "Unauthorized"}
 }

@@ -38,7 +38,7 @@ func (s *Server) dispatchLocked(c Call) (any, *apiError) {
 			CanJoinGroups           bool `json:"can_join_groups"`
 			CanReadAllGroupMessages bool `json:"can_read_all_group_messages"`
 			SupportsInlineQueries   bool `json:"supports_inline_queries"`
-		}{User: s.Me(), CanJoinGroups: true}, nil
+		}{User: s.Me(), CanJoinGroups: true, CanReadAllGroupMessages: !s.PrivacyMode}, nil
 	case "setWebhook", "deleteWebhook":
 		s.webhook = p["url"] // none for deleteWebhook
 		if c.Bool("drop_pending_updates") {

@@ -118,6 +118,11 @@ type Server struct {
 	// Bot is the bot's own user (getMe, "from" of its messages); zero means
 	// {ID: 100000001, IsBot: true, FirstName: "GridBot", Username: "gridbot"}.
 	Bot User
+	// PrivacyMode makes getMe say can_read_all_group_messages: false, as
+	// for a bot whose privacy mode is on in BotFather (the default for a
+	// new bot). False means the bot reads all group messages, as gridbot
+	// needs.
+	PrivacyMode bool
 	// FirstUpdateID is the first update_id; zero means 1.
 	FirstUpdateID int64
 	// FirstMessageID is the first message_id in each chat; zero means 1000.
@@ -161,6 +166,9 @@ func WithReporter(r Reporter) Option { return func(s *Server) { s.T = r } }
 
 // WithBot sets the bot's own user.
 func WithBot(u User) Option { return func(s *Server) { s.Bot = u } }
+
+// WithPrivacyMode makes getMe report the bot's privacy mode on.
+func WithPrivacyMode() Option { return func(s *Server) { s.PrivacyMode = true } }
 
 // WithFirstUpdateID sets the first update_id.
 func WithFirstUpdateID(id int64) Option { return func(s *Server) { s.FirstUpdateID = id } }

@@ -40,7 +40,7 @@ func (c *config) register(fs *flag.FlagSet, getenv func(string) string) {
 	fs.StringVar(&c.APIURL, "api", envOr(getenv, "TELEGRAM_API_URL", defaultAPIURL), "Bot API server URL (TELEGRAM_API_URL)")
 	fs.StringVar(&c.DB, "db", envOr(getenv, "GRIDBOT_DB", defaultDB), "store: a directory for the embedded store, or a postgres:// URL (GRIDBOT_DB)")
 	fs.StringVar(&c.TZ, "tz", envOr(getenv, "GRIDBOT_TZ", defaultTZ), "default time zone of chats (GRIDBOT_TZ)")
-	fs.StringVar(&c.HTTP, "http", envOr(getenv, "GRIDBOT_HTTP", defaultHTTP), "address for /healthz and /metrics; :0 picks a port (GRIDBOT_HTTP)")
+	fs.StringVar(&c.HTTP, "http", envOr(getenv, "GRIDBOT_HTTP", defaultHTTP), "address for /healthz, /metrics and the webhook; a port alone (8080, :8080, :0 picks one) listens on 127.0.0.1 only, 0.0.0.0:8080 on every interface (GRIDBOT_HTTP)")
 	fs.StringVar(&c.WebhookURL, "webhook", getenv("GRIDBOT_WEBHOOK_URL"), "public HTTPS URL of the webhook; empty: long polling (GRIDBOT_WEBHOOK_URL)")
 	fs.StringVar(&c.WebhookSecret, "webhook-secret", getenv("GRIDBOT_WEBHOOK_SECRET"), "webhook secret token, 1-256 of A-Z a-z 0-9 _ - (GRIDBOT_WEBHOOK_SECRET)")
 	fs.StringVar(&c.OperatorsText, "operators", getenv("GRIDBOT_OPERATORS"), "comma-separated Telegram user ids allowed to bind groups (GRIDBOT_OPERATORS)")

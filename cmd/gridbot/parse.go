@@ -44,7 +44,7 @@ func runParse(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return fmt.Errorf("parse: read stdin: %w", err)
 	}
-	r := report.Parse(string(text), report.Context{Now: now, Location: loc, Sender: *sender, BotUsername: *botName})
+	r := report.ParseAll(string(text), report.Context{Now: now, Location: loc, Sender: *sender, BotUsername: *botName})
 	return writeJSONLine(out, r)
 }
 
@@ -88,7 +88,7 @@ func parseBatch(ctx context.Context, stdin io.Reader, out *bufio.Writer, loc *ti
 			}
 			now = t
 		}
-		r := report.Parse(b.Text, report.Context{Now: now, Location: loc, Sender: b.Sender, BotUsername: botName})
+		r := report.ParseAll(b.Text, report.Context{Now: now, Location: loc, Sender: b.Sender, BotUsername: botName})
 		if err := writeJSONLine(out, r); err != nil {
 			return err
 		}

@@ -60,6 +60,21 @@ func TestParseCommand(t *testing.T) {
 			args:  []string{"--now", "2020-02-07T20:00:00Z", "--tz", "Asia/Shanghai"},
 			want:  map[string]any{"fields": map[string]any{"name": "张三", "phone": "13812345678", "origin": "武汉", "arrived_on": "2020-02-08", "address": "郝家店村"}},
 		},
+		{
+			name:  "several people print reports beside kind and ok",
+			stdin: "返乡人员登记\n1.张三 13812345678\n2.李四 1391234567\n2月5日从武汉回来，住郝家店村3组",
+			args:  []string{"--now", "2020-02-07T10:00:00+08:00"},
+			want: map[string]any{"kind": "arrival", "ok": false, "fields": nil, "reports": []any{
+				map[string]any{"kind": "arrival", "ok": true, "fields": map[string]any{
+					"name": "张三", "phone": "13812345678", "origin": "武汉", "arrived_on": "2020-02-05", "address": "郝家店村3组"},
+					"problems": []any{}, "warnings": []any{}},
+				map[string]any{"kind": "arrival", "ok": false, "fields": map[string]any{
+					"name": "李四", "origin": "武汉", "arrived_on": "2020-02-05", "address": "郝家店村3组"},
+					"problems": []any{map[string]any{"field": "phone", "code": "invalid_phone",
+						"message": "电话“139***4567”不是有效号码：手机号是1开头的11位数字，座机要带区号，例如 电话：13812345678 或 0372-5123456"}},
+					"warnings": []any{}},
+			}},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -61,7 +62,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return fmt.Errorf("serve: %w", err)
 	}
 	log.Info("connected to Telegram", "bot", me.Username, "id", me.ID)
-	svc, err := newService(cfg, st, client, me.Username, log, serviceOptions{now: time.Now, workers: 8, seed: uint64(time.Now().UnixNano())})
+	privacy := !me.CanReadAllGroupMessages
+	if privacy {
+		log.Warn("privacy mode is on: in groups the bot sees only commands, not the reports people send. " +
+			"In @BotFather send /setprivacy, choose the bot, choose Disable, then remove the bot from each group and add it again (or make it a group admin)")
+	}
+	svc, err := newService(cfg, st, client, me.Username, log, serviceOptions{now: time.Now, workers: 8, seed: uint64(time.Now().UnixNano()), privacy: privacy})
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
@@ -78,12 +84,16 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if cfg.WebhookURL != "" {
 		mux.Handle(webhookPath, bot.WebhookHandler(cfg.WebhookSecret, svc.dispatch, log))
 	}
-	ln, err := net.Listen("tcp", cfg.HTTP)
+	addr, err := httpAddr(cfg.HTTP)
 	if err != nil {
-		return fmt.Errorf("serve: listen %s: %w", cfg.HTTP, err)
+		return fmt.Errorf("serve: %w", err)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("serve: listen %s: %w", addr, err)
 	}
 	fmt.Fprintf(stdout, "gridbot: http on %s\n", ln.Addr())
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := newHTTPServer(mux, log)
 
 	registerCommands(ctx, svc.api, log)
 	if cfg.WebhookURL != "" {
@@ -103,13 +113,66 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}
 	})
 	log.Info("gridbot is running", "store", storeKind(cfg.DB), "tz", cfg.TZ)
-	svc.run(ctx) // until SIGTERM, then finishes what is under way
+	runErr := svc.run(ctx) // until SIGTERM, then finishes what is under way
 	shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 	defer cancel()
 	_ = srv.Shutdown(shutdown)
 	wg.Wait()
+	if errors.Is(runErr, bot.ErrTokenRefused) {
+		return fmt.Errorf("serve: stopped: Telegram no longer accepts the bot token (401 Unauthorized): it was revoked or is wrong. " +
+			"Get the bot's current token from @BotFather (/mybots → the bot → API Token), set TELEGRAM_BOT_TOKEN to it and start gridbot again")
+	}
+	if runErr != nil {
+		return fmt.Errorf("serve: %w", runErr)
+	}
 	log.Info("stopped")
 	return nil
+}
+
+// Limits of the HTTP server (/healthz, /metrics, the webhook): a client
+// that sends its request slowly, or holds a connection open doing
+// nothing, is cut off, whatever it does.
+const (
+	httpReadHeaderTimeout = 5 * time.Second  // from the connection (or the last request) to the end of the headers
+	httpReadTimeout       = 15 * time.Second // the whole request, body included (an update is a few KB)
+	httpWriteTimeout      = 30 * time.Second // from the end of the headers to the end of the answer
+	httpIdleTimeout       = 10 * time.Second // a kept-alive connection waiting for its next request
+	httpMaxHeaderBytes    = 16 << 10
+)
+
+// newHTTPServer returns the server of /healthz, /metrics and the webhook.
+func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: httpReadHeaderTimeout,
+		ReadTimeout:       httpReadTimeout,
+		WriteTimeout:      httpWriteTimeout,
+		IdleTimeout:       httpIdleTimeout,
+		MaxHeaderBytes:    httpMaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.With("component", "http").Handler(), slog.LevelWarn),
+	}
+}
+
+// httpAddr returns the address to listen on. Without a host (":8080",
+// ":0", or a bare port "8080") it is loopback only: /metrics and /healthz
+// are for the machine itself unless an address is given explicitly
+// (0.0.0.0:8080 listens on every interface).
+func httpAddr(s string) (string, error) {
+	s = strings.TrimSpace(s)
+	if s != "" && strings.Trim(s, "0123456789") == "" {
+		s = ":" + s
+	}
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return "", fmt.Errorf("http address %q: want HOST:PORT, :PORT or PORT: %w", s, err)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return "", fmt.Errorf("http address %q: %q is not a port", s, port)
+	}
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port), nil
 }
 
 // getMe asks Telegram who the bot is, retrying while the network is down.

@@ -38,6 +38,7 @@ type serviceOptions struct {
 	now     func() time.Time
 	workers int    // chats served at once; 1 for a deterministic order
 	seed    uint64 // backoff jitter
+	privacy bool   // getMe says the bot cannot read all group messages
 }
 
 // newService wires the bot. client carries every call to Telegram (a real
@@ -51,7 +52,7 @@ func newService(cfg config, st *store.Store, client *http.Client, username strin
 	s := &service{cfg: cfg, store: st, api: api, client: client, metrics: bot.NewMetrics(), log: log}
 	s.handler = handlers.New(handlers.Config{
 		Operators: cfg.Operators, BotUsername: username, Location: cfg.Location,
-		ReceiptDelay: cfg.ReceiptDelay, OnReport: s.metrics.Report,
+		ReceiptDelay: cfg.ReceiptDelay, OnReport: s.metrics.Report, PrivacyMode: opts.privacy,
 		Members: bot.NewMembers(api),
 		OnSettings: func(int64) {
 			if err := s.sched.Reconcile(context.Background()); err != nil {
@@ -70,13 +71,22 @@ func newService(cfg config, st *store.Store, client *http.Client, username strin
 }
 
 // run polls (unless in webhook mode), sends and schedules until ctx ends,
-// then stops taking updates and finishes what is under way.
-func (s *service) run(ctx context.Context) {
+// then stops taking updates and finishes what is under way. It returns an
+// error only when the bot cannot go on: Telegram refused the token.
+func (s *service) run(ctx context.Context) error {
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
 	var wg sync.WaitGroup
+	var fatal error
 	wg.Go(func() { _ = s.sender.Run(ctx) })
 	if s.cfg.WebhookURL == "" {
 		poller := bot.NewPoller(s.cfg.APIURL, s.cfg.Token, s.client, pollTimeout, s.dispatch.Batch, s.log, s.metrics)
-		wg.Go(func() { _ = poller.Run(ctx) })
+		wg.Go(func() {
+			if err := poller.Run(ctx); err != nil {
+				fatal = err
+				stop()
+			}
+		})
 	}
 	if err := s.sched.Start(ctx); err != nil {
 		s.log.Error("scheduler did not start", "err", err)
@@ -84,4 +94,5 @@ func (s *service) run(ctx context.Context) {
 	<-ctx.Done()
 	s.sched.Stop()
 	wg.Wait()
+	return fatal
 }

@@ -7,8 +7,9 @@
 // The model is append-only facts. Nothing is ever updated or deleted: a
 // correction is a newer revision, a withdrawal a tombstone, a setting a newer
 // row, an outbox delivery a new attempt row. Reads fold the facts, newest
-// (highest Seq) wins. Every fact gets a Seq from the engine, increasing in
-// commit order, so history is totally ordered.
+// (highest Seq) wins — except a report's revisions, which fold by
+// Revision (the edit date) first: see Revision. Every fact gets a Seq from
+// the engine, increasing in commit order, so history is totally ordered.
 package driver
 
 import (
@@ -53,7 +54,10 @@ type Binding struct {
 // never rewritten by a migration: a supergroup numbers its messages afresh,
 // so its message 5 is not the old group's message 5. Revision is 0 for the
 // message as first sent and grows with every edit (the bot uses the edit
-// date in Unix seconds).
+// date in Unix seconds). A report's current revision is its highest
+// Revision, then its highest Seq: the newest edit, even when the original
+// or an older edit is recorded after it (parallel webhook connections,
+// replicas, a retried delivery).
 type Revision struct {
 	Seq       int64 // assigned by the engine; ignored on write
 	Chat      int64
@@ -90,7 +94,8 @@ func (r Revision) EventDay() report.Date {
 }
 
 // Withdrawal is a tombstone: it hides a report (every revision recorded
-// before it). A revision recorded after it brings the report back.
+// before it). A newer edit recorded after it brings the report back; an
+// original or older edit recorded late does not.
 type Withdrawal struct {
 	Seq       int64 // assigned by the engine
 	Chat      int64
@@ -179,8 +184,11 @@ type Attempt struct {
 // one journal record or one transaction, or not at all.
 //
 // Claims gate the whole step: if any claim key was taken before, nothing is
-// applied and Result.Claimed is false. Otherwise each part applies on its
-// own terms: a report revision whose key exists is skipped
+// applied and Result.Claimed is false. So does a village's name: a
+// village binding (RoleVillage) whose name another chat is bound to now
+// (by a village binding of its own) applies nothing and sets
+// Result.NameTaken; of two chats binding one name at once, exactly one
+// gets it. Otherwise each part applies on its own terms: a report revision whose key exists is skipped
 // (Result.DuplicateRevision), outbox messages whose key exists are skipped
 // (Result.Enqueued[i] false), everything else is appended.
 type Changes struct {
@@ -198,14 +206,15 @@ type Changes struct {
 // Result says what a Commit did.
 type Result struct {
 	Claimed           bool // false: a claim was taken already; nothing was applied
+	NameTaken         bool // a village binding's name is another chat's; nothing was applied
 	RevisionSeq       int64
 	DuplicateRevision bool    // the revision's key existed; it was not written again
 	Enqueued          []bool  // per Changes.Outbox: false when its key existed
 	OutboxIDs         []int64 // per Changes.Outbox: the message's id (existing or new)
 }
 
-// ReportQuery selects current reports: for each (chat, message) the newest
-// revision, unless withdrawn. Zero fields do not filter.
+// ReportQuery selects current reports: for each (chat, message) the
+// current revision (see Revision), unless withdrawn. Zero fields do not filter.
 type ReportQuery struct {
 	Chat           int64       // 0: every chat
 	Kind           report.Kind // "": every kind
@@ -217,9 +226,11 @@ type ReportQuery struct {
 
 // Engine is what a storage engine implements. Every method is safe for
 // concurrent use. Chat ids in arguments may be either side of a migration:
-// engines resolve them to the chat's first id (its home) before reading or
-// writing bindings, rosters and settings, and Reports for a chat covers
-// every id of the chat, so a group's history follows it. A report itself
+// engines resolve them to the chat's first id (its home) before writing
+// bindings, rosters and settings, read them from every id of the chat
+// (what was written under an id before its migration was recorded stays
+// part of the chat, folded newest-wins with the rest), and Reports for a
+// chat covers every id of the chat, so a group's history follows it. A report itself
 // (Revision, Withdrawal, Report, History) is always keyed by the chat its
 // message was sent in, exactly as given.
 //

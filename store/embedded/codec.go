@@ -392,6 +392,7 @@ type entry struct {
 	id        int64 // outbox: its id; attempt: the message's id
 
 	// revision
+	rev          int64 // its Revision: the edit date, 0 for the original
 	kind         report.Kind
 	day, eday    int32
 	phone, idNum string
@@ -457,7 +458,7 @@ func parseEntry(tag byte, body string) (entry, error) {
 		return en, d.done("setting")
 	case tagRevision:
 		h := decodeRevisionHead(&d, en.seq)
-		en.chat, en.msg, en.kind, en.eday = h.Chat, h.MessageID, h.Kind, h.eventDay
+		en.chat, en.msg, en.rev, en.kind, en.eday = h.Chat, h.MessageID, h.Revision.Revision, h.Kind, h.eventDay
 		day, ok := dayInt(h.Day)
 		if !ok && d.err == nil {
 			d.fail("day")

@@ -33,6 +33,13 @@ type reservations struct {
 	claims map[string]*inflight
 	revs   map[revKey]reservedRev
 	outbox map[string]reservedMsg
+	names  map[string]reservedName // village names being bound
+}
+
+// reservedName is a village name an in-flight commit binds a chat to.
+type reservedName struct {
+	f    *inflight
+	home int64
 }
 
 type reservedRev struct {
@@ -52,7 +59,14 @@ func newReservations() reservations {
 		claims: map[string]*inflight{},
 		revs:   map[revKey]reservedRev{},
 		outbox: map[string]reservedMsg{},
+		names:  map[string]reservedName{},
 	}
+}
+
+// villageName is a village name bound to a chat (by its home).
+type villageName struct {
+	name string
+	home int64
 }
 
 // commitPlan is a planned commit: its result, its record and what it
@@ -73,6 +87,7 @@ type commitPlan struct {
 	revSeq     int64
 	outKeys    []string
 	outIDs     []int64
+	names      []villageName
 	migrations []migration
 	nextSeq    int64
 	nextID     int64
@@ -139,7 +154,7 @@ func (e *Engine) write(ctx context.Context, p *commitPlan, f *inflight) (err err
 	defer e.flights.Done()
 	defer func() {
 		e.mu.Lock()
-		e.unreserve(p)
+		e.unreserve(p, f)
 		e.mu.Unlock()
 		f.err = err
 		close(f.done)
@@ -174,6 +189,9 @@ func (e *Engine) reserve(p *commitPlan) *inflight {
 	for i, k := range p.outKeys {
 		e.resv.outbox[k] = reservedMsg{f, p.outIDs[i]}
 	}
+	for _, n := range p.names {
+		e.resv.names[n.name] = reservedName{f, n.home}
+	}
 	for _, m := range p.migrations {
 		e.resv.alias.add(m)
 		e.resv.migrTo[m.to] = f
@@ -182,8 +200,9 @@ func (e *Engine) reserve(p *commitPlan) *inflight {
 	return f
 }
 
-// unreserve drops p's keys, which the state now holds. Callers hold e.mu.
-func (e *Engine) unreserve(p *commitPlan) {
+// unreserve drops the keys p reserved as flight f, which the state now
+// holds. Callers hold e.mu.
+func (e *Engine) unreserve(p *commitPlan, f *inflight) {
 	for _, k := range p.claims {
 		delete(e.resv.claims, k)
 	}
@@ -192,6 +211,11 @@ func (e *Engine) unreserve(p *commitPlan) {
 	}
 	for _, k := range p.outKeys {
 		delete(e.resv.outbox, k)
+	}
+	for _, n := range p.names {
+		if e.resv.names[n.name].f == f {
+			delete(e.resv.names, n.name)
+		}
 	}
 	for _, m := range p.migrations {
 		delete(e.resv.migrTo, m.to)
@@ -227,6 +251,43 @@ func (pl *planner) wait(f *inflight) {
 	if !slices.Contains(pl.p.after, f) {
 		pl.p.after = append(pl.p.after, f)
 	}
+}
+
+// nameTaken reports whether a chat other than home is bound to a village
+// called name: by its newest binding, applied, or by a commit in flight
+// (then this one waits for it to be durable before it answers).
+func (pl *planner) nameTaken(name string, home int64) (bool, error) {
+	resolve := pl.e.resv.alias.resolve
+	for _, n := range pl.p.names {
+		if n.name == name && n.home != home {
+			return true, nil
+		}
+	}
+	if r, ok := pl.e.resv.names[name]; ok && resolve(r.home) != home {
+		pl.wait(r.f)
+		return true, nil
+	}
+	type folded struct {
+		seq int64
+		b   driver.Binding
+	}
+	newest := map[int64]folded{} // by home
+	err := pl.st.db.selectText(query{table: tblBindings, cols: []string{colBody}}, func(body string) error {
+		seq, b, err := decodeBinding(body)
+		if h := resolve(b.Chat); err == nil && seq > newest[h].seq {
+			newest[h] = folded{seq, b}
+		}
+		return err
+	})
+	if err != nil {
+		return false, err
+	}
+	for h, f := range newest {
+		if h != home && f.b.Role == driver.RoleVillage && f.b.Name == name {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // plan decides what c does against the applied state plus the in-flight
@@ -285,6 +346,22 @@ func (e *Engine) plan(c driver.Changes) (*commitPlan, error) {
 		pl.localHome[mg.to] = mg.home
 		pl.localCurrent[mg.home] = mg.to
 		p.migrations = append(p.migrations, mg)
+	}
+	// A village's name gates the step like a claim.
+	for _, b := range c.Bindings {
+		if b.Role != driver.RoleVillage {
+			continue
+		}
+		home := pl.resolve(b.Chat)
+		taken, err := pl.nameTaken(b.Name, home)
+		if err != nil {
+			return nil, err
+		}
+		if taken {
+			p.res.NameTaken, p.claims = true, nil
+			return p, nil
+		}
+		p.names = append(p.names, villageName{b.Name, home})
 	}
 	for _, b := range c.Bindings {
 		b.Chat = pl.resolve(b.Chat)

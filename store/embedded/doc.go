@@ -7,9 +7,11 @@
 //
 // Every fact is one row; its body column holds the fact encoded exactly as
 // in the journal (see codec.go). Bindings, members, settings and outbox
-// messages are stored under the chat's home (first) id; revisions and
-// withdrawals under the chat the message was sent in, as the contract keys
-// reports. The other columns are the keys that indexes and filters need.
+// messages are stored under the chat's home (first) id as it was when they
+// were written — the chat's own id for facts written before a migration
+// made that id an alias — so their reads cover every id of the chat;
+// revisions and withdrawals under the chat the message was sent in, as the
+// contract keys reports. The other columns are the keys that indexes and filters need.
 // All indexes serve indexed equality, the only lookup gosql does cheaply.
 //
 //	revisions   rkey (chat/msg), chatday (chat@yyyymmdd), day (yyyymmdd INT),

@@ -177,6 +177,7 @@ func TestReadOnlyBesideWriter(t *testing.T) {
 	)
 	stop := make(chan struct{})
 	writerDone := make(chan error, 1)
+	firstAck := make(chan struct{})
 	go func() {
 		for i := int64(1); ; i++ {
 			select {
@@ -193,8 +194,19 @@ func TestReadOnlyBesideWriter(t *testing.T) {
 			mu.Lock()
 			acked = int(i)
 			mu.Unlock()
+			if i == 1 {
+				close(firstAck)
+			}
 		}
 	}()
+	// the writer has committed something before the first read-only open
+	select {
+	case <-firstAck:
+	case err := <-writerDone:
+		t.Fatalf("the writer stopped: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the writer committed nothing in 10 s")
+	}
 	last := 0
 	for round := 0; round < 15; round++ {
 		mu.Lock()
@@ -372,7 +384,7 @@ func TestInFlightKeyWaits(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.mu.Lock()
-	e.unreserve(p)
+	e.unreserve(p, f)
 	e.mu.Unlock()
 	done.Store(true)
 	close(f.done)

@@ -18,7 +18,7 @@ func (e *Engine) Binding(ctx context.Context, chat int64) (driver.Binding, bool,
 	err := e.read(ctx, func(st *state) error {
 		home := st.alias.resolve(chat)
 		var best int64
-		err := st.db.selectText(query{table: tblBindings, cols: []string{colBody}, eq: eqCond(colChat, textVal(chatKey(home)))}, func(body string) error {
+		err := st.selectFamily(tblBindings, home, func(body string) error {
 			seq, row, err := decodeBinding(body)
 			if err == nil && seq > best {
 				best, b = seq, row
@@ -50,11 +50,11 @@ func (e *Engine) Bindings(ctx context.Context) ([]driver.Binding, error) {
 			seq int64
 			b   driver.Binding
 		}
-		newest := map[int64]folded{}
+		newest := map[int64]folded{} // by home
 		err := st.db.selectText(query{table: tblBindings, cols: []string{colBody}}, func(body string) error {
 			seq, b, err := decodeBinding(body)
-			if err == nil && seq > newest[b.Chat].seq {
-				newest[b.Chat] = folded{seq, b}
+			if home := st.alias.resolve(b.Chat); err == nil && seq > newest[home].seq {
+				newest[home] = folded{seq, b}
 			}
 			return err
 		})
@@ -100,7 +100,7 @@ func (e *Engine) Roster(ctx context.Context, chat int64) ([]driver.Member, error
 			m   driver.Member
 		}
 		newest := map[int64]folded{}
-		err := st.db.selectText(query{table: tblMembers, cols: []string{colBody}, eq: eqCond(colChat, textVal(chatKey(home)))}, func(body string) error {
+		err := st.selectFamily(tblMembers, home, func(body string) error {
 			seq, m, err := decodeMember(body)
 			if err == nil && seq > newest[m.UserID].seq {
 				newest[m.UserID] = folded{seq, m}
@@ -131,7 +131,7 @@ func (e *Engine) Settings(ctx context.Context, chat int64) (map[string]string, e
 	err := e.read(ctx, func(st *state) error {
 		home := st.alias.resolve(chat)
 		newest := map[string]settingRow{}
-		err := st.db.selectText(query{table: tblSettings, cols: []string{colBody}, eq: eqCond(colChat, textVal(chatKey(home)))}, func(body string) error {
+		err := st.selectFamily(tblSettings, home, func(body string) error {
 			row, err := decodeSetting(body)
 			if err == nil && row.seq > newest[row.Key].seq {
 				newest[row.Key] = row
@@ -149,6 +149,21 @@ func (e *Engine) Settings(ctx context.Context, chat int64) (map[string]string, e
 		return nil, fmt.Errorf("embedded: settings: %w", err)
 	}
 	return out, nil
+}
+
+// selectFamily calls fn with the body of every row of table (bindings,
+// members or settings) stored under an id of the chat whose home is home.
+// A fact is stored under the home its chat had when it was written, which
+// is the chat's own id when it was written before the migration that made
+// that id an alias, so every id of the family is read; callers fold by
+// Seq across all of them.
+func (st *state) selectFamily(table string, home int64, fn func(body string) error) error {
+	for _, id := range st.alias.ids(home) {
+		if err := st.db.selectText(query{table: table, cols: []string{colBody}, eq: eqCond(colChat, textVal(chatKey(id)))}, fn); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Claimed reports whether a claim key is taken.

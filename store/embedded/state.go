@@ -17,9 +17,9 @@ type state struct {
 	db    *sqlDB
 	alias aliases
 
-	// reports folds every report to the Seq of its newest revision and of
-	// its newest withdrawal, so a query checks in O(1) whether a revision
-	// it found is current.
+	// reports folds every report to the Seq of its current revision and
+	// of its newest withdrawal, so a query checks in O(1) whether a
+	// revision it found is current.
 	reports map[repKey]repState
 	// Row counts per Day and per EventDay (non-zero), with their keys in
 	// order, and per home chat: ranges become one indexed equality per day
@@ -34,15 +34,25 @@ type state struct {
 	maxSeq, maxID int64
 }
 
-// repState is the fold of one report.
+// repState is the fold of one report. Its current revision is the newest
+// edit: the highest Revision (the edit date; the original's is 0), then
+// the highest Seq, so an original or an older edit recorded late does not
+// replace a newer edit.
 type repState struct {
-	rev int64 // Seq of the newest revision; 0 if none
-	wd  int64 // Seq of the newest withdrawal; 0 if none
+	rev    int64 // Seq of the current revision; 0 if none
+	revNum int64 // its Revision
+	wd     int64 // Seq of the newest withdrawal; 0 if none
 }
 
 // current reports whether the revision with Seq seq is the report's
-// current one: its newest, and not withdrawn after it.
+// current one: its newest edit, and not withdrawn after it was recorded.
 func (r repState) current(seq int64) bool { return r.rev == seq && r.wd < seq }
+
+// newer reports whether a revision (Revision num, Seq seq) supersedes the
+// report's current one.
+func (r repState) newer(num, seq int64) bool {
+	return r.rev == 0 || num > r.revNum || num == r.revNum && seq > r.rev
+}
 
 func newState() (*state, error) {
 	db, err := newSQLDB(tables...)
@@ -117,7 +127,9 @@ func (st *state) applyOne(en *entry) error {
 		}
 		k := repKey{en.chat, en.msg}
 		r := st.reports[k]
-		r.rev = max(r.rev, en.seq)
+		if r.newer(en.rev, en.seq) {
+			r.rev, r.revNum = en.seq, en.rev
+		}
 		st.reports[k] = r
 		st.days = countDay(st.dayRows, st.days, en.day)
 		if en.eday != 0 {

@@ -33,7 +33,9 @@ const maxTries = 5
 //  2. the chat-migration advisory lock, when c has migrations;
 //  3. advisory locks sorted by key, one per folded entity written (a
 //     chat's binding, a member, a setting, a report, an outbox message's
-//     attempts) plus a shared lock for enqueuing (see outbox.go);
+//     attempts), one per village name bound (so of two chats binding one
+//     name, the second sees the first's binding and is refused) plus a
+//     shared lock for enqueuing (see outbox.go);
 //  4. outbox keys, sorted (the outbox key constraint).
 //
 // The per-entity locks make Seq order equal commit order for the facts
@@ -93,6 +95,16 @@ const (
 	// home that migrated).
 	sqlMigrationCheck = `SELECT chat_home($1), chat_home($2),
 		EXISTS (SELECT 1 FROM chat_migrations WHERE to_chat = $2 OR home_chat = $2)`
+
+	// sqlNameTaken reports whether a chat other than $2's is bound now to a
+	// village named $1: a chat that was ever bound so, whose newest binding
+	// (over every id of the chat) still is. The village name's lock is
+	// held, so every commit binding that name before this one is visible.
+	sqlNameTaken = `SELECT EXISTS (
+			SELECT 1 FROM (SELECT DISTINCT chat_home(home_chat) AS h FROM bindings WHERE role = 'village' AND name = $1) AS c
+			WHERE c.h <> chat_home($2) AND (
+				SELECT b.role = 'village' AND b.name = $1 FROM bindings b
+				WHERE b.home_chat = ANY (chat_family(c.h)) ORDER BY b.seq DESC LIMIT 1))`
 
 	sqlMigration = `INSERT INTO chat_migrations (home_chat, from_chat, to_chat, at) VALUES ($1, $2, $3, $4)`
 
@@ -210,12 +222,37 @@ func (e *Engine) commit(ctx context.Context, c driver.Changes) (driver.Result, e
 		return chat
 	}
 
+	// Two chats given one village name in one step: the second's is taken.
+	named := map[string]int64{}
+	for _, b := range c.Bindings {
+		if b.Role != driver.RoleVillage {
+			continue
+		}
+		if h, ok := named[b.Name]; ok && h != home(b.Chat) {
+			return driver.Result{Claimed: true, NameTaken: true}, nil
+		}
+		named[b.Name] = home(b.Chat)
+	}
+
 	// Round trip 2: the locks and every insert.
 	res := driver.Result{Claimed: true}
 	w := &pgx.Batch{}
 	locks := e.locksFor(c, home)
 	if len(locks.keys) > 0 {
 		w.Queue(sqlLocks, locks.keys, locks.shared)
+	}
+	for _, b := range c.Bindings {
+		if b.Role != driver.RoleVillage {
+			continue
+		}
+		w.Queue(sqlNameTaken, blob(b.Name), b.Chat).QueryRow(func(row pgx.Row) error {
+			var taken bool
+			if err := row.Scan(&taken); err != nil {
+				return fmt.Errorf("village name: %w", err)
+			}
+			res.NameTaken = res.NameTaken || taken
+			return nil
+		})
 	}
 	if len(c.Bindings) > 0 {
 		w.Queue(sqlBindings, bindingArgs(c.Bindings, home)...)
@@ -282,6 +319,10 @@ func (e *Engine) commit(ctx context.Context, c driver.Changes) (driver.Result, e
 			return driver.Result{}, fmt.Errorf("attempt for an unknown outbox message: %w", driver.ErrNotFound)
 		}
 		return driver.Result{}, err
+	}
+
+	if res.NameTaken {
+		return driver.Result{Claimed: true, NameTaken: true}, nil // rolled back by the deferred call
 	}
 
 	// Messages whose key existed: report the existing ids. Their rows are
@@ -464,6 +505,9 @@ func (e *Engine) locksFor(c driver.Changes, home func(int64) int64) lockSet {
 	add := func(k int64, excl bool) { exclusive[k] = exclusive[k] || excl }
 	for _, b := range c.Bindings {
 		add(e.lockKey(lockBinding, []int64{home(b.Chat)}, ""), true)
+		if b.Role == driver.RoleVillage {
+			add(e.lockKey(lockVillage, nil, b.Name), true)
+		}
 	}
 	for _, m := range c.Members {
 		add(e.lockKey(lockMember, []int64{home(m.Chat), m.UserID}, ""), true)

@@ -162,6 +162,7 @@ const (
 	lockMigrations byte = 'M' // chat migrations (one lock for all)
 	lockOutbox     byte = 'O' // enqueuers share it, the horizon takes it alone
 	lockBinding    byte = 'b' // per home chat
+	lockVillage    byte = 'v' // per village name bound
 	lockMember     byte = 'm' // per home chat and user
 	lockSetting    byte = 's' // per home chat and key
 	lockReport     byte = 'r' // per chat (as sent in) and message: revisions and withdrawals

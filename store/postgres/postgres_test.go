@@ -576,8 +576,9 @@ func TestPostgresChatMigration(t *testing.T) {
 		t.Errorf("a refused migration moved -555 to %d", c)
 	}
 	// a chat with history but no migrations may become an alias: its own
-	// roster stays under its own home, out of sight, but its reports were
-	// sent in an id of the chat, so the chat's reports now cover them
+	// roster joins the chat's (facts written under an id before its
+	// migration stay visible), and its reports were sent in an id of the
+	// chat, so the chat's reports now cover them
 	r7 := arrival(-777, 1, 0, "赵六", "13600000000")
 	mustCommit(t, e, driver.Changes{Revision: &r7, Members: []driver.Member{{Chat: -777, UserID: 2, Name: "x", At: at(0)}}})
 	mustCommit(t, e, driver.Changes{Migrations: []driver.Migration{{From: cur, To: -777, At: at(6)}}})
@@ -586,8 +587,8 @@ func TestPostgresChatMigration(t *testing.T) {
 			t.Errorf("CurrentChat(%d) = %d, want -777", id, c)
 		}
 	}
-	if m, _ := e.Roster(ctx, -777); len(m) != 1 || m[0].UserID != 1 {
-		t.Errorf("the roster of -777 is its home's: %+v", m)
+	if m, _ := e.Roster(ctx, -777); len(m) != 2 || m[0].UserID != 1 || m[1].UserID != 2 || m[1].Chat != -777 {
+		t.Errorf("the roster of -777 is not its home's and its own: %+v", m)
 	}
 	for _, id := range []int64{old, -777} {
 		rs, _ := e.Reports(ctx, driver.ReportQuery{Chat: id})
@@ -621,7 +622,7 @@ func TestPostgresWithdrawalAndResurrection(t *testing.T) {
 	if rs, _ := e.FindIdentity(ctx, "13812345678", "", report.Date{}); len(rs) != 0 {
 		t.Fatalf("FindIdentity found a withdrawn report: %+v", rs)
 	}
-	// a later revision (even a lower revision number) brings it back
+	// a later edit brings it back
 	r1 := arrival(-1, 1, 7, "b", "13812345678")
 	mustCommit(t, e, driver.Changes{Revision: &r1})
 	if got, ok, _ := e.Report(ctx, -1, 1); !ok || got.Fields["name"] != "b" {
@@ -636,10 +637,17 @@ func TestPostgresWithdrawalAndResurrection(t *testing.T) {
 	if _, ok, _ := e.Report(ctx, -1, 1); ok {
 		t.Fatal("a withdrawal in the same step as a revision did not hide it")
 	}
-	// current is by Seq, not by revision number
+	// current is by revision number (the edit date), then Seq: an older
+	// edit recorded late neither replaces the newest nor brings it back
 	r3 := arrival(-1, 1, 3, "d", "13812345678")
 	mustCommit(t, e, driver.Changes{Revision: &r3})
-	if got, _, _ := e.Report(ctx, -1, 1); got.Fields["name"] != "d" {
+	if got, ok, _ := e.Report(ctx, -1, 1); ok {
+		t.Fatalf("an older edit recorded late brought a withdrawn report back: %+v", got)
+	}
+	r4 := arrival(-1, 1, 9, "e", "13812345678")
+	mustCommit(t, e, driver.Changes{Revision: &r4})
+	mustCommit(t, e, driver.Changes{Revision: &r3})
+	if got, _, _ := e.Report(ctx, -1, 1); got.Fields["name"] != "e" {
 		t.Fatalf("current revision: %+v", got)
 	}
 }
@@ -956,14 +964,24 @@ func TestPostgresConcurrentRevisions(t *testing.T) {
 	if err != nil || len(hist) != 16*20 {
 		t.Fatalf("history: %d events, %v", len(hist), err)
 	}
-	// a fresh read agrees with the fold of the history
-	last := hist[len(hist)-1]
-	got, ok, _ := b.Report(context.Background(), -1, 1)
-	if (last.Withdrawal != nil) == ok {
-		t.Fatalf("Report ok=%v, but the newest fact is %+v", ok, last)
+	// a fresh read agrees with the fold of the history: the newest edit
+	// (revision number, then Seq), unless withdrawn after it
+	var cur *driver.Revision
+	var withdrawn int64
+	for _, ev := range hist {
+		if r := ev.Revision; r != nil && (cur == nil || r.Revision > cur.Revision || r.Revision == cur.Revision && r.Seq > cur.Seq) {
+			cur = r
+		}
+		if w := ev.Withdrawal; w != nil {
+			withdrawn = max(withdrawn, w.Seq)
+		}
 	}
-	if ok && got.Seq != last.Revision.Seq {
-		t.Fatalf("current revision seq %d, newest %d", got.Seq, last.Revision.Seq)
+	got, ok, _ := b.Report(context.Background(), -1, 1)
+	if want := withdrawn < cur.Seq; ok != want {
+		t.Fatalf("Report ok=%v, but the fold of the history says %v", ok, want)
+	}
+	if ok && got.Seq != cur.Seq {
+		t.Fatalf("current revision seq %d, the fold's %d", got.Seq, cur.Seq)
 	}
 }
 

@@ -12,10 +12,13 @@ import (
 	"gridbot/store/driver"
 )
 
-// Every read is one statement, so it sees one consistent snapshot. Chat
-// ids in arguments of bindings, rosters and settings are resolved to their
-// home with chat_home, and chat ids in their results are the chats'
-// current ids, from chat_current. Reports are keyed by the chat their
+// Every read is one statement, so it sees one consistent snapshot.
+// Bindings, members and settings are stored under the home their chat had
+// when they were written (the chat's own id for a fact written before the
+// migration that made it an alias, or by a commit that resolved it just
+// before), so their reads cover every id of the chat, from chat_family,
+// and fold across them; chat ids in their results are the chats' current
+// ids, from chat_current. Reports are keyed by the chat their
 // message was sent in, which they keep in results; a Chat filter on
 // Reports covers every id of the chat, from chat_family. All three are SQL
 // functions over chat_migrations, evaluated by the database on every call:
@@ -32,7 +35,7 @@ func (e *Engine) Binding(ctx context.Context, chat int64) (driver.Binding, bool,
 	var name []byte
 	var at *int64
 	err := e.pool.QueryRow(ctx, `SELECT chat_current(b.home_chat), b.role, b.name, b.by_user, b.at
-		FROM bindings b WHERE b.home_chat = (SELECT chat_home($1)) ORDER BY b.seq DESC LIMIT 1`, chat).
+		FROM bindings b WHERE b.home_chat = ANY ((SELECT chat_family($1::bigint))::bigint[]) ORDER BY b.seq DESC LIMIT 1`, chat).
 		Scan(&b.Chat, &role, &name, &b.By, &at)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return driver.Binding{}, false, nil
@@ -52,11 +55,13 @@ func (e *Engine) Bindings(ctx context.Context) ([]driver.Binding, error) {
 	if err := e.check("bindings"); err != nil {
 		return nil, err
 	}
-	rows, err := e.pool.Query(ctx, `WITH latest AS (
-			SELECT DISTINCT ON (home_chat) home_chat, role, name, by_user, at
-			FROM bindings ORDER BY home_chat, seq DESC
+	rows, err := e.pool.Query(ctx, `WITH homes AS (
+			SELECT chat_home(home_chat) AS home, seq, role, name, by_user, at FROM bindings
+		), latest AS (
+			SELECT DISTINCT ON (home) home, role, name, by_user, at
+			FROM homes ORDER BY home, seq DESC
 		)
-		SELECT chat_current(home_chat) AS chat, role, name, by_user, at
+		SELECT chat_current(home) AS chat, role, name, by_user, at
 		FROM latest WHERE role <> '' ORDER BY 1`)
 	if err != nil {
 		return nil, e.fail("bindings", err)
@@ -97,9 +102,9 @@ func (e *Engine) Roster(ctx context.Context, chat int64) ([]driver.Member, error
 	if err := e.check("roster"); err != nil {
 		return nil, err
 	}
-	rows, err := e.pool.Query(ctx, `WITH h AS MATERIALIZED (SELECT chat_home($1) AS home, chat_current($1) AS cur)
+	rows, err := e.pool.Query(ctx, `WITH h AS MATERIALIZED (SELECT chat_family($1) AS family, chat_current($1) AS cur)
 		SELECT DISTINCT ON (m.user_id) h.cur, m.user_id, m.name, m.has_left, m.at
-		FROM h JOIN members m ON m.home_chat = h.home
+		FROM h JOIN members m ON m.home_chat = ANY (h.family)
 		ORDER BY m.user_id, m.seq DESC`, chat)
 	if err != nil {
 		return nil, e.fail("roster", err)
@@ -129,7 +134,7 @@ func (e *Engine) Settings(ctx context.Context, chat int64) (map[string]string, e
 		return nil, err
 	}
 	rows, err := e.pool.Query(ctx, `SELECT DISTINCT ON (key) key, value
-		FROM settings WHERE home_chat = (SELECT chat_home($1)) ORDER BY key, seq DESC`, chat)
+		FROM settings WHERE home_chat = ANY ((SELECT chat_family($1::bigint))::bigint[]) ORDER BY key, seq DESC`, chat)
 	if err != nil {
 		return nil, e.fail("settings", err)
 	}
@@ -168,9 +173,11 @@ const revisionColumns = `r.seq, r.chat, r.message_id, r.revision, r.kind, r.lang
 	r.text, r.sender_id, r.sender, r.sent_at, r.day, r.at`
 
 // isCurrent holds for a revision r that is its report's current one: no
-// newer revision, no newer withdrawal.
+// newer edit (a higher revision, the edit date, or the same and a higher
+// seq: an original or older edit recorded late does not supersede a newer
+// edit), no withdrawal recorded after it.
 const isCurrent = `NOT EXISTS (SELECT 1 FROM revisions n
-		WHERE n.chat = r.chat AND n.message_id = r.message_id AND n.seq > r.seq)
+		WHERE n.chat = r.chat AND n.message_id = r.message_id AND (n.revision, n.seq) > (r.revision, r.seq))
 	AND NOT EXISTS (SELECT 1 FROM withdrawals w
 		WHERE w.chat = r.chat AND w.message_id = r.message_id AND w.seq > r.seq)`
 
@@ -301,7 +308,7 @@ func (e *Engine) Report(ctx context.Context, chat, messageID int64) (driver.Revi
 		return driver.Revision{}, false, err
 	}
 	rs, err := e.queryRevisions(ctx, "report", `WITH r AS (
-			SELECT * FROM revisions WHERE chat = $1 AND message_id = $2 ORDER BY seq DESC LIMIT 1
+			SELECT * FROM revisions WHERE chat = $1 AND message_id = $2 ORDER BY revision DESC, seq DESC LIMIT 1
 		)
 		SELECT `+revisionColumns+` FROM r
 		WHERE NOT EXISTS (SELECT 1 FROM withdrawals w

@@ -42,10 +42,14 @@ func Run(t *testing.T, h Harness) {
 		fn   func(t *testing.T, h Harness)
 	}{
 		{"Bindings", testBindings},
+		{"VillageNames", testVillageNames},
+		{"VillageNameRace", testVillageNameRace},
 		{"Migration", testMigration},
+		{"MigrationAfterFacts", testMigrationAfterFacts},
 		{"Roster", testRoster},
 		{"Settings", testSettings},
 		{"Revisions", testRevisions},
+		{"EditOrder", testEditOrder},
 		{"Withdrawals", testWithdrawals},
 		{"ReportQueries", testReportQueries},
 		{"FindIdentity", testFindIdentity},
@@ -156,6 +160,114 @@ func testBindings(t *testing.T, h Harness) {
 	}
 }
 
+// testVillageNames: a village's name belongs to one chat at a time.
+func testVillageNames(t *testing.T, h Harness) {
+	e, _ := open(t, h)
+	ctx := context.Background()
+	bind := func(chat int64, role driver.Role, name string) driver.Result {
+		t.Helper()
+		return commit(t, e, driver.Changes{
+			Bindings: []driver.Binding{{Chat: chat, Role: role, Name: name, By: 7, At: at(0)}},
+			Settings: []driver.Setting{{Chat: chat, Key: "active", Value: "", By: 7, At: at(0)}},
+		})
+	}
+	if res := bind(-101, driver.RoleVillage, "郝家店村"); res.NameTaken {
+		t.Fatal("a free name was taken")
+	}
+	if res := bind(-202, driver.RoleVillage, "郝家店村"); !res.NameTaken {
+		t.Fatal("a second chat got a village name another chat holds")
+	}
+	if _, ok, _ := e.Binding(ctx, -202); ok {
+		t.Fatal("the refused binding was applied")
+	}
+	if s, _ := e.Settings(ctx, -202); len(s) != 0 {
+		t.Errorf("the refused step applied its other parts: settings %v", s)
+	}
+	if res := bind(-101, driver.RoleVillage, "郝家店村"); res.NameTaken {
+		t.Error("the holder binding its own name again was refused")
+	}
+	// a landlord's private chat and the command group may share the name
+	if res := bind(555, driver.RoleLandlord, "郝家店村"); res.NameTaken {
+		t.Error("a landlord choosing a village was refused")
+	}
+	if res := bind(-300, driver.RoleCommand, "郝家店村"); res.NameTaken {
+		t.Error("a command group named like a village was refused")
+	}
+	// after a migration the chat holds the name under its new id
+	commit(t, e, driver.Changes{Migrations: []driver.Migration{{From: -101, To: -1001000000101, At: at(1)}}})
+	if res := bind(-1001000000101, driver.RoleVillage, "郝家店村"); res.NameTaken {
+		t.Error("the migrated holder binding its name under its new id was refused")
+	}
+	// renamed or unbound, the holder frees the name
+	bind(-1001000000101, driver.RoleVillage, "郝家店")
+	if res := bind(-202, driver.RoleVillage, "郝家店村"); res.NameTaken {
+		t.Error("a name freed by a rename is still taken")
+	}
+	bind(-202, driver.RoleNone, "")
+	if res := bind(-404, driver.RoleVillage, "郝家店村"); res.NameTaken {
+		t.Error("a name freed by an unbind is still taken")
+	}
+	all, _ := e.Bindings(ctx)
+	holders := 0
+	for _, b := range all {
+		if b.Role == driver.RoleVillage && b.Name == "郝家店村" {
+			holders++
+		}
+	}
+	if holders != 1 {
+		t.Errorf("%d villages named 郝家店村: %+v", holders, all)
+	}
+}
+
+// testVillageNameRace: chats binding one village name at once: exactly
+// one gets it, every other is told it is taken, and only one is bound.
+func testVillageNameRace(t *testing.T, h Harness) {
+	e, _ := open(t, h)
+	ctx := context.Background()
+	for round := range 5 {
+		name := fmt.Sprintf("同名村%d", round)
+		const n = 16
+		var (
+			wg  sync.WaitGroup
+			won atomic.Int32
+		)
+		start := make(chan struct{})
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				res, err := e.Commit(ctx, driver.Changes{Bindings: []driver.Binding{{Chat: int64(-1000*(round+1) - i), Role: driver.RoleVillage, Name: name, By: 7, At: at(i)}}})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if !res.NameTaken {
+					won.Add(1)
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		if won.Load() != 1 {
+			t.Errorf("round %d: %d of %d chats binding %s at once got it, want exactly 1", round, won.Load(), n, name)
+		}
+		all, err := e.Bindings(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bound := 0
+		for _, b := range all {
+			if b.Name == name {
+				bound++
+			}
+		}
+		if bound != 1 {
+			t.Errorf("round %d: %d chats bound to %s", round, bound, name)
+		}
+	}
+}
+
 func chats(bs []driver.Binding) []int64 {
 	out := []int64{}
 	for _, b := range bs {
@@ -230,6 +342,78 @@ func testMigration(t *testing.T, h Harness) {
 	if c, err := e.CurrentChat(ctx, -555); err != nil || c != -555 {
 		t.Errorf("CurrentChat of a chat never migrated = %d, %v", c, err)
 	}
+}
+
+// testMigrationAfterFacts: facts recorded under a supergroup's id before
+// its migration was recorded (the supergroup's updates handled before the
+// old group's, a commit that resolved the chat just before the migration
+// committed) stay part of the chat afterwards: folded with the old id's,
+// newest wins.
+func testMigrationAfterFacts(t *testing.T, h Harness) {
+	e, reopen := open(t, h)
+	ctx := context.Background()
+	const old, super = -202, -1001000000202
+	commit(t, e, driver.Changes{
+		Bindings: []driver.Binding{{Chat: old, Role: driver.RoleVillage, Name: "相台村", By: 7, At: at(0)}},
+		Members:  []driver.Member{{Chat: old, UserID: 1001, Name: "王", At: at(0)}},
+		Settings: []driver.Setting{
+			{Chat: old, Key: "summary", Value: "20:30", By: 7, At: at(0)},
+			{Chat: old, Key: "reminder", Value: "17:30", By: 7, At: at(0)},
+		},
+	})
+	// under the supergroup's id, before anything says it is the same chat
+	commit(t, e, driver.Changes{
+		Members:  []driver.Member{{Chat: super, UserID: 1002, Name: "李", At: at(1)}, {Chat: super, UserID: 1001, Name: "王", Left: true, At: at(1)}},
+		Settings: []driver.Setting{{Chat: super, Key: "summary", Value: "21:00", By: 7, At: at(1)}, {Chat: super, Key: "tz", Value: "Asia/Urumqi", By: 7, At: at(1)}},
+	})
+	save(t, e, arrival(super, 2, 0, "张三", "13812345678", day0, day0))
+	commit(t, e, driver.Changes{Migrations: []driver.Migration{{From: old, To: super, At: at(2)}}})
+
+	check := func(e driver.Engine, when string) {
+		t.Helper()
+		for _, id := range []int64{old, super} {
+			b, ok, err := e.Binding(ctx, id)
+			if err != nil || !ok || b.Name != "相台村" || b.Chat != super {
+				t.Errorf("%s: Binding(%d) = %+v, %v, %v; want the old group's binding under the supergroup's id", when, id, b, ok, err)
+			}
+			roster, err := e.Roster(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, m := range roster {
+				got = append(got, fmt.Sprintf("%d/%v/%d", m.UserID, m.Left, m.Chat))
+			}
+			if want := []string{fmt.Sprintf("1001/true/%d", super), fmt.Sprintf("1002/false/%d", super)}; !reflect.DeepEqual(got, want) {
+				t.Errorf("%s: Roster(%d) = %v, want %v", when, id, got, want)
+			}
+			settings, err := e.Settings(ctx, id)
+			if want := map[string]string{"summary": "21:00", "reminder": "17:30", "tz": "Asia/Urumqi"}; err != nil || !reflect.DeepEqual(settings, want) {
+				t.Errorf("%s: Settings(%d) = %v, %v; want %v", when, id, settings, err, want)
+			}
+			if rs, err := e.Reports(ctx, driver.ReportQuery{Chat: id}); err != nil || len(rs) != 1 || rs[0].Chat != super {
+				t.Errorf("%s: Reports(%d) = %+v, %v; want the supergroup's report", when, id, rs, err)
+			}
+		}
+		all, err := e.Bindings(ctx)
+		if err != nil || len(all) != 1 || all[0].Chat != super || all[0].Name != "相台村" {
+			t.Errorf("%s: Bindings = %+v, %v; want one, under the supergroup's id", when, all, err)
+		}
+	}
+	check(e, "after the migration")
+	// a newer fact under either id wins
+	commit(t, e, driver.Changes{Settings: []driver.Setting{{Chat: old, Key: "tz", Value: "", By: 7, At: at(3)}}})
+	if s, _ := e.Settings(ctx, super); s["tz"] != "" {
+		t.Errorf("a reset under the old id after the migration left tz = %q", s["tz"])
+	}
+	commit(t, e, driver.Changes{Settings: []driver.Setting{{Chat: super, Key: "tz", Value: "Asia/Urumqi", By: 7, At: at(4)}}})
+	e.Close()
+	e2, err := reopen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e2.Close()
+	check(e2, "reopened")
 }
 
 func testRoster(t *testing.T, h Harness) {
@@ -360,6 +544,66 @@ func testRevisions(t *testing.T, h Harness) {
 	}
 	if hist, err := e.History(ctx, -100101, 43); err != nil || len(hist) != 0 {
 		t.Fatalf("history of an unknown report: %v %v", hist, err)
+	}
+}
+
+// testEditOrder: the current revision of a report is its newest edit by
+// edit date (Revision; the original, 0, is the oldest), then by commit
+// order — not the revision committed last. Parallel webhook connections,
+// replicas or a retried delivery can hand the bot an original after its
+// edit, or an edit after a newer one.
+func testEditOrder(t *testing.T, h Harness) {
+	e, reopen := open(t, h)
+	ctx := context.Background()
+	const chat = -100101
+	orig := arrival(chat, 7, 0, "张三", "13812345678", day0, day0)
+	edit1 := arrival(chat, 7, 1581043200, "张三丰", "13812345678", day0, day0)
+	edit2 := arrival(chat, 7, 1581043260, "张三峰", "13812345678", day0, day0)
+	save(t, e, edit2)
+	save(t, e, orig)  // the original, late
+	save(t, e, edit1) // an older edit, late
+	check := func(e driver.Engine, when string, want driver.Revision) {
+		t.Helper()
+		got, ok, err := e.Report(ctx, chat, 7)
+		if err != nil || !ok || got.Revision != want.Revision || got.Fields["name"] != want.Fields["name"] {
+			t.Errorf("%s: Report = revision %d %q, %v, %v; want the newest edit, revision %d %q", when, got.Revision, got.Fields["name"], ok, err, want.Revision, want.Fields["name"])
+		}
+		rs, err := e.Reports(ctx, driver.ReportQuery{Chat: chat})
+		if err != nil || len(rs) != 1 || rs[0].Revision != want.Revision {
+			t.Errorf("%s: Reports = %+v, %v; want one, revision %d", when, rs, err, want.Revision)
+		}
+		ids, err := e.FindIdentity(ctx, "13812345678", "", day0)
+		if err != nil || len(ids) != 1 || ids[0].Revision != want.Revision {
+			t.Errorf("%s: FindIdentity = %+v, %v; want one, revision %d", when, ids, err, want.Revision)
+		}
+	}
+	check(e, "edits out of order", edit2)
+	// a withdrawal hides the newest edit; the late original cannot bring
+	// the report back, a newer edit can
+	commit(t, e, driver.Changes{Withdrawals: []driver.Withdrawal{{Chat: chat, MessageID: 7, By: 1001, At: at(5)}}})
+	late := arrival(chat, 8, 0, "李四", "13912345678", day0, day0)
+	lateEdit := arrival(chat, 8, 1581043300, "李四改", "13912345678", day0, day0)
+	save(t, e, lateEdit)
+	commit(t, e, driver.Changes{Withdrawals: []driver.Withdrawal{{Chat: chat, MessageID: 8, By: 1001, At: at(5)}}})
+	save(t, e, late)
+	if r, ok, _ := e.Report(ctx, chat, 8); ok {
+		t.Errorf("an original recorded after its edit was withdrawn brought the report back: %+v", r)
+	}
+	if _, ok, _ := e.Report(ctx, chat, 7); ok {
+		t.Error("a withdrawn report is still current")
+	}
+	edit3 := arrival(chat, 7, 1581043400, "张三", "13812345678", day0, day0)
+	save(t, e, edit3)
+	check(e, "an edit after the withdrawal", edit3)
+	e.Close()
+	e2, err := reopen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e2.Close()
+	check(e2, "reopened", edit3)
+	if _, ok, _ := e2.Report(ctx, chat, 8); ok {
+		t.Error("reopened: the withdrawn report is back")
 	}
 }
 
@@ -885,7 +1129,7 @@ func testExtremeIDs(t *testing.T, h Harness) {
 		save(t, e, r)
 		commit(t, e, driver.Changes{
 			Members:  []driver.Member{{Chat: chat, UserID: chat, Name: "x", At: at(0)}},
-			Bindings: []driver.Binding{{Chat: chat, Role: driver.RoleVillage, Name: "v", By: chat, At: at(0)}},
+			Bindings: []driver.Binding{{Chat: chat, Role: driver.RoleVillage, Name: fmt.Sprintf("v%d", i), By: chat, At: at(0)}},
 		})
 		got, ok, err := e.Report(ctx, chat, msg)
 		if err != nil || !ok {
