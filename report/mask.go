@@ -66,6 +66,9 @@ func MaskID(id string) string {
 // controls are removed (see StripBidi).
 func MaskText(s string) string {
 	s = StripBidi(s)
+	if !strings.ContainsFunc(s, IsDigitRune) {
+		return s
+	}
 	rs := []rune(s)
 	if !maskRunes(rs) {
 		return s
@@ -78,10 +81,13 @@ func MaskText(s string) string {
 // tags and entities as they are.
 func MaskHTML(s string) string {
 	s = StripBidi(s)
-	var (
-		visible []rune
-		spans   []int // byte offset in s of each visible rune; -1 for one from an entity
-	)
+	if !strings.ContainsFunc(s, IsDigitRune) {
+		return s
+	}
+	// the visible runes, and the byte offset in s of each (-1 for one
+	// spelt as an entity)
+	visible := make([]rune, 0, len(s))
+	spans := make([]int, 0, len(s))
 	for i := 0; i < len(s); {
 		switch s[i] {
 		case '<':
@@ -147,6 +153,7 @@ func isBidiControl(r rune) bool {
 // changed anything.
 func maskRunes(rs []rune) bool {
 	changed := false
+	var digits []int
 	for i := 0; i < len(rs); {
 		if !IsDigitRune(rs[i]) {
 			i++
@@ -156,7 +163,7 @@ func maskRunes(rs []rune) bool {
 			i += n
 			continue
 		}
-		digits := []int{i}
+		digits = append(digits[:0], i)
 		j := i + 1
 		for j < len(rs) {
 			if IsDigitRune(rs[j]) {
@@ -240,6 +247,13 @@ func IsDigitRune(r rune) bool {
 // isNumberSeparator reports whether r may stand between two digits of one
 // number.
 func isNumberSeparator(r rune) bool {
+	if r < utf8.RuneSelf {
+		switch r {
+		case ' ', '\t', '-', '.', '/', '_', '+', '(', ')':
+			return true
+		}
+		return false
+	}
 	switch r {
 	case '\n', '\r', '\v', '\f', 0x85, 0x2028, 0x2029:
 		return false // a line break ends a number
@@ -253,6 +267,9 @@ func isNumberSeparator(r rune) bool {
 // isInvisible reports characters that show nothing of their own: format
 // characters (zero-width spaces and joiners) and combining marks.
 func isUnseen(r rune) bool {
+	if r < utf8.RuneSelf {
+		return false
+	}
 	return unicode.In(r, unicode.Cf, unicode.Mn, unicode.Me)
 }
 
