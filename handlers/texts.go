@@ -15,8 +15,8 @@ type safeHTML string
 var texts = map[string][2]string{
 	"notHere": {"%s 不能在这里使用。", "%s cannot be used here."},
 	"helpUnbound": {
-		"你好！我是网格报告机器人。本群还没有绑定到村或指挥部，暂不处理报告。\n请运营者在本群发送：\n<code>/bind village 村名</code>（村群）或 <code>/bind command 指挥部</code>（指挥部群）。\n发送 /whoami 可查看自己的用户 id。",
-		"Hello! I am the grid reporting bot. This group is not bound to a village or the command yet, so I do not take reports here.\nAn operator binds it with <code>/bind village NAME</code> or <code>/bind command NAME</code>.\nSend /whoami to see your user id.",
+		"你好！我是网格报告机器人。本群还没有绑定到村或指挥部，暂不处理报告。\n请运营者在本群发送：\n<code>/bind village 村名</code>（村群）或 <code>/bind command 指挥部</code>（指挥部群）。\n私聊本机器人发送 /whoami 可查看自己的用户 id。",
+		"Hello! I am the grid reporting bot. This group is not bound to a village or the command yet, so I do not take reports here.\nAn operator binds it with <code>/bind village NAME</code> or <code>/bind command NAME</code>.\nSend /whoami to the bot in a private chat to see your user id.",
 	},
 	"helpPrivate": {
 		"你好！房东可以在这里登记租户。\n先发送 <code>/village 村名</code> 选择所在的村（只需一次），然后按格式发送，例如：\n%s\n发送 /template 租户 获取模板。",
@@ -34,7 +34,7 @@ var texts = map[string][2]string{
 	"template":      {"复制下面的模板，改成实际内容后发送：\n<pre>%s</pre>%s", "Copy this template, fill it in and send it:\n<pre>%s</pre>%s"},
 	"optional":      {"\n选填：%s", "\nOptional: %s"},
 	"bindUsage":     {"用法：/bind village 村名，或 /bind command 指挥部名称", "Usage: /bind village NAME, or /bind command NAME"},
-	"notOperator":   {"只有运营者可以绑定或解绑群。发送 /whoami 查看你的用户 id，请管理员把它加入 GRIDBOT_OPERATORS。", "Only operators can bind or unbind groups. Send /whoami for your user id and ask for it to be added to GRIDBOT_OPERATORS."},
+	"notOperator":   {"只有运营者可以绑定或解绑群。私聊本机器人发送 /whoami 查看你的用户 id，请机器人的管理员把它加入运营者名单。", "Only operators can bind or unbind groups. Send /whoami to the bot in a private chat for your user id and ask the bot's administrator to add it to the operators."},
 	"boundVillage":  {"✅ 已绑定：本群是 <b>%s</b> 的村群。\n网格员请发送 /join 加入日报名单；发送 /help 查看报告格式。", "✅ Bound: this group is the village group of <b>%s</b>.\nGrid workers: send /join to join the daily roster; /help shows how to report."},
 	"boundCommand":  {"✅ 已绑定：本群是 <b>%s</b> 指挥部群，每晚会收到各村汇总。", "✅ Bound: this group is the command group <b>%s</b>; the evening roll-up is posted here."},
 	"nameTaken":     {"“%s”已经绑定到另一个群。同一个村只能有一个村群。", "“%s” is already bound to another group. A village has one group."},
