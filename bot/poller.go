@@ -65,9 +65,15 @@ var ErrTokenRefused = errors.New("Telegram refused the bot token (401 Unauthoriz
 // decoded, the ids of those that could not, and the highest id of all.
 type received struct {
 	updates     []models.Update
-	undecodable []int64
+	undecodable []skipped
 	last        int64 // 0 for none
 	count       int   // updates in the answer, decodable or not
+}
+
+// skipped is an update that cannot be decoded: its id and why.
+type skipped struct {
+	id  int64
+	err error
 }
 
 // getUpdates asks for updates from offset on. The answer is decoded update
@@ -116,8 +122,7 @@ func (p *Poller) decode(raws []json.RawMessage) received {
 		case err != nil && id == 0:
 			p.log.Error("an update without an update_id; skipped", "bytes", len(raw))
 		case err != nil:
-			r.undecodable = append(r.undecodable, id)
-			p.log.Warn("undecodable update", "update", id, "err", err)
+			r.undecodable = append(r.undecodable, skipped{id, err})
 		default:
 			if partial {
 				p.metrics.partial.Inc()
@@ -131,9 +136,9 @@ func (p *Poller) decode(raws []json.RawMessage) received {
 
 // skip counts the undecodable updates of r, which are confirmed with it.
 func (p *Poller) skip(r received) {
-	for _, id := range r.undecodable {
+	for _, u := range r.undecodable {
 		p.metrics.dropped.WithLabelValues(reasonUndecodable).Inc()
-		p.log.Error("update given up on: it cannot be decoded", "update", id)
+		p.log.Error("update given up on: it cannot be decoded", "update", u.id, "err", u.err)
 	}
 }
 

@@ -144,15 +144,17 @@ func TestPollerConfirmsOnlyWhatWasProcessed(t *testing.T) {
 		first := p.send("一")
 		p.until("the first update", func() bool { return p.tg.Confirmed() >= first })
 
-		blockOn.Store(first + 2)
+		// the first of the three blocks: whichever batches the poller
+		// happens to get them in, none may be confirmed
+		blockOn.Store(first + 1)
 		p.send("二")
 		p.send("三")
 		last := p.send("四")
 		synctest.Wait() // the poller is in the handler
 		time.Sleep(10 * time.Minute)
 		synctest.Wait()
-		if c := p.tg.Confirmed(); c >= first+2 {
-			t.Fatalf("update %d confirmed while update %d was being processed", c, first+2)
+		if c := p.tg.Confirmed(); c >= first+1 {
+			t.Fatalf("update %d confirmed while update %d was being processed", c, first+1)
 		}
 		if n := p.tg.Pending(); n != 3 {
 			t.Errorf("%d updates pending at Telegram, want 3", n)

@@ -188,7 +188,9 @@ func TestWebhookUndecodable(t *testing.T) {
 		return nil, nil
 	}}
 	m := NewMetrics()
-	srv := WebhookHandler("secret", NewDispatcher(NewProcessor(h, outboxFunc(nil), time.Now, discard(), m, nil), 4, discard()), discard())
+	var logs lockedBuffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	srv := WebhookHandler("secret", NewDispatcher(NewProcessor(h, outboxFunc(nil), time.Now, log, m, nil), 4, log), log)
 	post := func(body string) int {
 		req := httptest.NewRequest(http.MethodPost, "/telegram/webhook", strings.NewReader(body))
 		req.Header.Set("X-Telegram-Bot-Api-Secret-Token", "secret")
@@ -205,6 +207,79 @@ func TestWebhookUndecodable(t *testing.T) {
 	if n := metric(t, m, "gridbot_updates_dropped_total", "reason", "undecodable"); n != 1 {
 		t.Errorf("counted %v, want 1", n)
 	}
+	if out := logs.take(); !strings.Contains(out, "update=5") || strings.Contains(out, "13598765432") || strings.Contains(out, "王强") {
+		t.Errorf("the log names the update by id only:\n%s", out)
+	}
+}
+
+// TestWebhookGivesUp: an update failing the same way on every attempt is
+// answered 503 (Telegram delivers it again) twice, then given up on with
+// the apology and answered 200, instead of being retried for a day.
+func TestWebhookGivesUp(t *testing.T) {
+	st := openStore(t)
+	h := handlerFuncs{message: func(context.Context, handlers.Message) ([]handlers.Action, error) {
+		return nil, errors.New("handlers: report: unexpected state")
+	}}
+	srv := WebhookHandler("secret", NewDispatcher(NewProcessor(h, st, time.Now, discard(), NewMetrics(), nil), 4, discard()), discard())
+	var codes []int
+	for range maxAttempts {
+		req := httptest.NewRequest(http.MethodPost, "/telegram/webhook", strings.NewReader(fmt.Sprintf(unknownOrigin, 5)))
+		req.Header.Set("X-Telegram-Bot-Api-Secret-Token", "secret")
+		rec := httptest.NewRecorder()
+		srv.ServeHTTP(rec, req)
+		codes = append(codes, rec.Code)
+	}
+	if want := []int{503, 503, 200}; !slices.Equal(codes, want) {
+		t.Errorf("answers %v, want %v", codes, want)
+	}
+	if _, ok, _ := st.Outbox(context.Background(), fmt.Sprintf("apology:%d:41", village.ID)); !ok {
+		t.Errorf("no apology queued")
+	}
+}
+
+// TestDeterministicFailureEndToEnd: through the poller, a message that
+// fails the same way every time used to be retried forever, and every
+// chat waited behind it. Now it is answered with the apology after three
+// attempts, and the others are handled.
+func TestDeterministicFailureEndToEnd(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, envOptions{})
+		h := handlerFuncs{message: func(ctx context.Context, m handlers.Message) ([]handlers.Action, error) {
+			if strings.Contains(m.Text, "bad") {
+				return nil, fmt.Errorf("handlers: report: save: %w", sqlError("23505"))
+			}
+			return []handlers.Action{{Kind: handlers.Send, Key: fmt.Sprintf("reply:%d", m.ID), Chat: m.Chat.ID, ReplyTo: m.ID, Text: "ok"}}, nil
+		}}
+		proc := NewProcessor(h, e.st, time.Now, discard(), e.metrics, e.sender.Wake)
+		client := &http.Client{Transport: e.tg.Client().Transport, Timeout: clientTimeout}
+		poller := NewPoller("http://telegram.invalid", "123:TEST", client, pollFor, NewDispatcher(proc, 4, discard()).Batch, discard(), e.metrics)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { poller.Run(ctx); close(done) }()
+		defer func() { cancel(); <-done }()
+		e.run()
+		bad := e.tg.SendMessage(village, wang, "#日报 bad")
+		good := e.tg.SendMessage(village2, li, "#日报 零报告")
+		later := e.tg.SendMessage(village, li, "#日报 零报告")
+		last := e.tg.LastUpdateID()
+		start := time.Now()
+		e.until("all answered and confirmed", 10*time.Minute, func([]telegramtest.Call) bool {
+			return len(e.tg.Sent(village.ID)) == 2 && len(e.tg.Sent(village2.ID)) == 1 && e.tg.Confirmed() >= last
+		})
+		if took := time.Since(start); took > 10*time.Second {
+			t.Errorf("took %v", took)
+		}
+		sent := e.tg.Sent(village.ID)
+		if sent[0].ReplyTo != bad || !strings.Contains(sent[0].Text, "抱歉") || sent[1].ReplyTo != later || sent[1].Text != "ok" {
+			t.Errorf("sent %+v", sent)
+		}
+		if r := e.tg.Sent(village2.ID)[0]; r.ReplyTo != good {
+			t.Errorf("the other village: %+v", r)
+		}
+		if n := metric(t, e.metrics, "gridbot_updates_dropped_total", "reason", "retries"); n != 1 {
+			t.Errorf("counted %v", n)
+		}
+	})
 }
 
 // sqlError is an error with a PostgreSQL SQLSTATE, as pgconn.PgError.

@@ -105,7 +105,8 @@ const maxAttempts = 3
 //   - an update that fails in a way no retry can mend (see permanent), or
 //     fails maxAttempts times by something that is not an outage of the
 //     store or the network (see outage), is given up on: counted, logged
-//     and, if its sender expects an answer, answered with the apology.
+//     and answered with the apology (a message as a reply, a press as its
+//     answer), so that nobody's report meets silence.
 //
 // Store and network outages are returned every time, however long they
 // last: the update waits for the store to come back.
@@ -131,7 +132,7 @@ func (p *Processor) Process(ctx context.Context, u *models.Update) (err error) {
 		}
 		reason = reasonRetries
 	}
-	// given up on: answered if its sender expects an answer, and confirmed
+	// given up on: answered and confirmed
 	if aerr := p.enqueue(ctx, apology(u)); aerr != nil && !permanent(aerr) {
 		return fmt.Errorf("update %d: the apology: %w", u.ID, aerr)
 	}

@@ -121,10 +121,30 @@ const (
 	goodDate                  // a real day
 )
 
+// dateLean says which way a date written without its year or month leans.
+type dateLean int
+
+const (
+	leanNearest dateLean = iota // the nearest such day
+	leanPast                    // the most recent, at most 3 days ahead: an arrival, a move-in
+	leanFuture                  // the next one, from today: a gathering
+)
+
+// dateLeans gives the lean of each date field.
+var dateLeans = map[string]dateLean{"arrived_on": leanPast, "moved_in": leanPast, "date": leanFuture}
+
 // parseDate reads a date as users type it. today is the message's local day
 // and anchors relative words and the year of a date written without one.
 // strict limits it to forms that are unmistakably dates, for unlabelled text.
 func parseDate(s string, today Date, strict bool) (Date, dateShape) {
+	return parseDateLean(s, today, strict, leanNearest)
+}
+
+// parseDateLean is parseDate choosing among the days a date without its
+// year (2月5日) or month (5号) may mean by lean: the most recent for what
+// has happened (at most 3 days ahead, within half a year), the next for
+// what is planned (within two months); the nearest otherwise.
+func parseDateLean(s string, today Date, strict bool, lean dateLean) (Date, dateShape) {
 	s = strings.TrimSpace(s)
 	if s == "" || len(s) > 64 {
 		return Date{}, notDate
@@ -135,18 +155,18 @@ func parseDate(s string, today Date, strict bool) (Date, dateShape) {
 			return today.AddDays(offset), goodDate
 		}
 	}
-	d, shape := parseDateForms(lower, today, strict)
+	d, shape := parseDateForms(lower, today, strict, lean)
 	if shape == notDate {
 		// 2020-02-05 14:30: a date, a space, a time of day
 		if i := strings.LastIndexByte(lower, ' '); i > 0 && timeOfDay(lower[i+1:]) {
-			return parseDateForms(strings.TrimSpace(lower[:i]), today, strict)
+			return parseDateForms(strings.TrimSpace(lower[:i]), today, strict, lean)
 		}
 	}
 	return d, shape
 }
 
 // parseDateForms reads the explicit forms of a date (lower case).
-func parseDateForms(lower string, today Date, strict bool) (Date, dateShape) {
+func parseDateForms(lower string, today Date, strict bool, lean dateLean) (Date, dateShape) {
 	toks, rest, ok := lexDate(lower)
 	if !ok || len(toks) == 0 || !timeOfDay(rest) {
 		return Date{}, notDate
@@ -188,15 +208,16 @@ func parseDateForms(lower string, today Date, strict bool) (Date, dateShape) {
 			return Date{}, notDate
 		}
 	// 2-5, 2/5 (and 2.5 where a date is expected)
-	case len(toks) == 3 && toks[0].digits > 0 && toks[0].digits <= 2 && toks[2].digits > 0 && toks[2].digits <= 2 &&
-		(toks[1].sep == "-" || toks[1].sep == "/" || (toks[1].sep == "." && !strict)):
+	case (len(toks) == 3 || len(toks) == 4 && (toks[3].sep == "日" || toks[3].sep == "号")) &&
+		toks[0].digits > 0 && toks[0].digits <= 2 && toks[2].digits > 0 && toks[2].digits <= 2 &&
+		(toks[1].sep == "-" || toks[1].sep == "/" || (toks[1].sep == "." && (!strict || len(toks) == 4))):
 		m, d = toks[0].num, toks[2].num
 		if m > 12 || d > 31 {
 			return Date{}, notDate
 		}
 	// 5日, 5号: the nearest day of that number
 	case !strict && len(toks) == 2 && toks[0].num > 0 && (toks[1].sep == "日" || toks[1].sep == "号"):
-		return nearestDayOfMonth(toks[0].num, today)
+		return nearestDayOfMonth(toks[0].num, today, lean)
 	default:
 		return Date{}, notDate
 	}
@@ -207,7 +228,7 @@ func parseDateForms(lower string, today Date, strict bool) (Date, dateShape) {
 		}
 		return date, goodDate
 	}
-	return nearestYear(time.Month(m), d, today)
+	return nearestYear(time.Month(m), d, today, lean)
 }
 
 // datesEnd accepts what may follow a day number: nothing, 日 or 号.
@@ -223,16 +244,16 @@ func expandYear(t dateToken) int {
 }
 
 // nearestYear picks the year that puts month/day nearest to today.
-func nearestYear(m time.Month, d int, today Date) (Date, dateShape) {
+func nearestYear(m time.Month, d int, today Date, lean dateLean) (Date, dateShape) {
 	if m < 1 || m > 12 || d < 1 || d > 31 {
 		return Date{}, badDate
 	}
-	return nearest(today, Date{today.Year - 1, m, d}, Date{today.Year, m, d}, Date{today.Year + 1, m, d})
+	return leaning(today, lean, 183, Date{today.Year - 1, m, d}, Date{today.Year, m, d}, Date{today.Year + 1, m, d})
 }
 
 // nearestDayOfMonth picks the day numbered d nearest to today, in this
 // month, the one before or the one after.
-func nearestDayOfMonth(d int, today Date) (Date, dateShape) {
+func nearestDayOfMonth(d int, today Date, lean dateLean) (Date, dateShape) {
 	if d < 1 || d > 31 {
 		return Date{}, badDate
 	}
@@ -241,6 +262,31 @@ func nearestDayOfMonth(d int, today Date) (Date, dateShape) {
 	for _, offset := range []int{-1, 0, 1} {
 		month := DateOf(first.utc().AddDate(0, offset, 0))
 		candidates = append(candidates, Date{month.Year, month.Month, d})
+	}
+	return leaning(today, lean, 62, candidates...)
+}
+
+// leaning picks among candidates (in order) by lean: for leanPast the
+// latest no more than 3 days ahead, for leanFuture the earliest from today
+// on, either only within reach days of today; otherwise, or when none
+// fits, the nearest.
+func leaning(today Date, lean dateLean, reach int, candidates ...Date) (Date, dateShape) {
+	var best Date
+	found := false
+	for _, c := range candidates {
+		if !c.valid() {
+			continue
+		}
+		dist := c.DaysSince(today)
+		switch {
+		case lean == leanPast && dist <= 3 && -dist <= reach && (!found || c.Compare(best) > 0):
+			best, found = c, true
+		case lean == leanFuture && dist >= 0 && dist <= reach && (!found || c.Compare(best) < 0):
+			best, found = c, true
+		}
+	}
+	if found {
+		return best, goodDate
 	}
 	return nearest(today, candidates...)
 }

@@ -4,6 +4,14 @@ import (
 	"strings"
 )
 
+// resultNames are how a follow-up's result reads, zh and en.
+var resultNames = map[string][2]string{
+	"recovered":   {"已退烧", "recovered"},
+	"still_fever": {"仍发热", "still fever"},
+	"hospital":    {"已送医", "hospital"},
+	"released":    {"解除观察", "released"},
+}
+
 // FormatOptions control Format.
 type FormatOptions struct {
 	// Mask hides phone and ID numbers, for anything posted to a group.
@@ -75,6 +83,11 @@ func DisplayValue(field, v string, lang Lang, mask bool) string {
 		if lang != En {
 			return map[string]string{"wedding": "婚礼", "funeral": "丧事", "other": "其他"}[v]
 		}
+	case "result":
+		if lang != En {
+			return resultNames[v][0]
+		}
+		return resultNames[v][1]
 	case "temperature":
 		if lang != En {
 			return v + "℃"
@@ -97,7 +110,10 @@ func Template(k Kind, lang Lang) string {
 	var b strings.Builder
 	b.WriteString(heading(spec, lang))
 	fields := spec.Required
-	if len(fields) == 0 {
+	switch {
+	case len(spec.Template) > 0:
+		fields = spec.Template
+	case len(fields) == 0:
 		fields = spec.Optional
 	}
 	for _, field := range fields {
@@ -105,7 +121,7 @@ func Template(k Kind, lang Lang) string {
 			continue
 		}
 		b.WriteByte('\n')
-		writeField(&b, field, example(field, lang), lang)
+		writeField(&b, field, kindExample(k, field, lang), lang)
 	}
 	return b.String()
 }
@@ -118,8 +134,12 @@ func OptionalFields(k Kind, lang Lang) string {
 		return ""
 	}
 	labels := make([]string, 0, len(spec.Optional))
+	inTemplate := map[string]bool{}
+	for _, f := range spec.Template {
+		inTemplate[f] = true
+	}
 	for _, f := range spec.Optional {
-		if !tables.fieldByName[f].Assigned {
+		if !tables.fieldByName[f].Assigned && !inTemplate[f] {
 			labels = append(labels, Label(f, lang))
 		}
 	}
@@ -132,7 +152,9 @@ func OptionalFields(k Kind, lang Lang) string {
 // FillTemplate renders the template of a report's kind with what the
 // report got right filled in and a placeholder where a required field is
 // missing or wrong, so the sender can copy it, complete it and send again.
-// mask hides phone and ID numbers, for a template posted to a group.
+// mask is for a template posted to a group: a phone or ID number it holds
+// is not shown masked but as （请重新填写完整号码）, so no template offered
+// to copy holds a starred number.
 func FillTemplate(r Report, mask bool) string {
 	spec, ok := tables.kindByKind[r.Kind]
 	if !ok {
@@ -151,6 +173,9 @@ func FillTemplate(r Report, mask bool) string {
 			required = required || f == field
 		}
 		switch {
+		case ok && mask && (field == "phone" || field == "id_number"):
+			// a masked number copied back would be no number: ask for it
+			v = r.Lang.Pick("（请重新填写完整号码）", "(re-enter the full number)")
 		case ok:
 			v = DisplayValue(field, v, r.Lang, mask)
 		case required:

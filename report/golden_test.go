@@ -38,10 +38,12 @@ func TestTextsGolden(t *testing.T) {
 		Gathering: {"#婚丧 类型:婚礼 事主:马超 日期:2月15日 地址:郝家店村 人数:80 桌数:8", "#红白事 事主:马超 日期:2月15日"},
 		Tenant:    {"#租户 房东:何明 姓名:罗娟 电话:15837201234 身份证:412723199209098849 入住:2月3日 地址:钢花路12号院3单元", "#租户 姓名:罗娟 身份证:412723199209098848"},
 		Daily:     {"#日报 排查户数:120 返乡人数:2 发热人数:0 婚丧:0", "#日报 排查户数:abc"},
+		Followup:  {"#回访 姓名:刘洋 体温:36.8 结果:已退烧 住址:郝家店村3组", "#回访 体温:36.8 结果:好多了"},
 	}
 	english := map[Kind][2]string{
-		Arrival: {"/arrival name=Zhang Wei; phone=13800138000; from=Wuhan; date=2020-02-06; address=Haojiadian Village Group 2", "/arrival name=Zhang Wei; phone=138"},
-		Fever:   {"/fever name=Li Lei; temp=37.1; address=Haojiadian Village", "/fever name=Li Lei; temp=45"},
+		Arrival:  {"/arrival name=Zhang Wei; phone=13800138000; from=Wuhan; date=2020-02-06; address=Haojiadian Village Group 2", "/arrival name=Zhang Wei; phone=138"},
+		Fever:    {"/fever name=Li Lei; temp=37.1; address=Haojiadian Village", "/fever name=Li Lei; temp=45"},
+		Followup: {"/followup name=Li Lei; temp=36.6; result=released", "/followup temp=36.6"},
 	}
 	var b strings.Builder
 	for _, k := range Kinds() {

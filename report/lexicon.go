@@ -58,6 +58,9 @@ var actionWords = []string{
 var zeroWords = map[string]bool{
 	"无异常": true, "正常": true, "一切正常": true, "无": true, "没有": true, "无情况": true, "无新增": true,
 	"零报告": true, "均无": true, "都没有": true, "无特殊情况": true, "平安": true,
+	"没有发现异常": true, "未发现异常": true, "没发现异常": true, "无异常情况": true, "没有异常": true, "均正常": true,
+	"情况正常": true, "无任何异常": true, "暂无异常": true, "未见异常": true, "没有异常情况": true, "一切平安": true,
+	"0": true, "零": true, "无情况报告": true, "今日无异常": true, "全部正常": true,
 	"nothing": true, "none": true, "normal": true, "all clear": true, "nil": true,
 }
 
@@ -72,7 +75,7 @@ var zeroCounts = map[string]string{
 // zeroCount recognises 无返乡, 无发热人员, 没有发热 and returns the count
 // field they set to zero.
 func zeroCount(s string) string {
-	for _, p := range []string{"无", "没有", "未发现", "暂无"} {
+	for _, p := range []string{"没有发现", "没发现", "未发现", "没有新增", "无新增", "暂无", "没有", "无"} {
 		if rest, ok := strings.CutPrefix(s, p); ok {
 			return zeroCounts[rest]
 		}

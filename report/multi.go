@@ -96,9 +96,7 @@ func (r Result) MarshalJSON() ([]byte, error) {
 // Result). A one-person message gives exactly what Parse gives. Like
 // Parse, it never panics and takes time linear in the length of text.
 func ParseAll(text string, c Context) Result {
-	s := clean(text)
-	lang := detectLang(s)
-	m := matchTrigger(s, c.BotUsername)
+	m, lang := start(text, c)
 	if m.kind == None {
 		return Result{Lang: lang}
 	}
@@ -425,8 +423,9 @@ func (p *parser) chunkFields(c *chunk) (fields []string, name string) {
 		return nil, ""
 	}
 	pieces := []string{v}
-	if date, rest, ok := p.splitLeadingDate(v); ok {
-		pieces = []string{date, rest}
+	if _, rest, ok := p.splitLeadingDate(v); ok {
+		fields = append(fields, p.spec.DateField)
+		pieces = []string{rest}
 	}
 	for _, piece := range pieces {
 		if piece == "" {

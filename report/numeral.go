@@ -111,7 +111,7 @@ func leadingNumber(s string) (n int, rest string, ok bool) {
 // accepted units; unit reports which one was present ("" for none).
 func parseCount(s string, units ...string) (n int, unit string, ok bool) {
 	s = strings.TrimSpace(s)
-	for _, p := range []string{"预计", "大约", "大概", "约", "共", "计", "近", "有"} {
+	for _, p := range []string{"预计", "大约", "大概", "约莫", "约", "共", "计", "近", "有", "了"} {
 		if rest, found := strings.CutPrefix(s, p); found {
 			s = strings.TrimSpace(rest)
 			break
@@ -124,6 +124,7 @@ func parseCount(s string, units ...string) (n int, unit string, ok bool) {
 	rest = strings.TrimSpace(rest)
 	rest = strings.TrimPrefix(rest, "余")
 	rest = strings.TrimPrefix(rest, "多")
+	rest = strings.TrimPrefix(rest, "来") // 三十来人: about thirty
 	for _, u := range units {
 		if r, found := strings.CutPrefix(rest, u); found {
 			unit, rest = u, r

@@ -48,14 +48,21 @@ const (
 	CodeInvalidDate        = "invalid_date"
 	CodeInvalidGender      = "invalid_gender"
 	CodeInvalidNumber      = "invalid_number"
+	CodeInvalidResult      = "invalid_result"  // a follow-up result that is none of the four
+	CodeMaskedNumber       = "masked_number"   // 137****1111 in a required field: the full number is needed
+	CodeTemplateSample     = "template_sample" // the template's sample sent back unchanged
+
+	WarnMaskedNumber = "masked_number" // 137****1111 in an optional field: dropped
 
 	WarnBelowThreshold = "below_threshold" // a fever below 37.3 °C
 	WarnFutureDate     = "future_date"     // an arrival or move-in after today
+	WarnPastDate       = "past_date"       // a gathering reported after its day
 	WarnAboveThreshold = "above_threshold" // a gathering above 50 people or 5 tables
 	WarnAgeMismatch    = "age_mismatch"    // age disagrees with the ID number's birth date
 	WarnUnknownField   = "unknown_field"   // a label that does not belong to the kind: kept in note
 	WarnDuplicateField = "duplicate_field" // a field given twice: the second kept in note
 	WarnNoCounts       = "no_counts"       // a daily report without numbers: recorded as a zero report
+	WarnLabelReadAs    = "label_read_as"   // a question or a mistyped label, read as a field's label
 )
 
 // Thresholds from the reporting rules.
@@ -83,13 +90,82 @@ func (r Report) OK() bool { return r.Kind != None && len(r.Problems) == 0 }
 // trigger is ordinary chat: the Report's Kind is None. Parse never panics and
 // takes time linear in the length of text.
 func Parse(text string, c Context) Report {
-	s := clean(text)
-	lang := detectLang(s)
-	m := matchTrigger(s, c.BotUsername)
+	m, lang := start(text, c)
 	if m.kind == None {
 		return Report{Lang: lang}
 	}
 	return parseOne(m, c, lang)
+}
+
+// start cleans a message, finds its language and its trigger, and mends
+// what input methods do to numbers in the body.
+func start(text string, c Context) (triggerMatch, Lang) {
+	s := clean(text)
+	lang := detectLang(s)
+	m := matchTrigger(s, c.BotUsername)
+	if m.kind == Fever || m.kind == Followup {
+		m.body = mendDecimals(m.body)
+	}
+	if strings.Contains(m.body, "(") {
+		for _, ph := range placeholderList {
+			m.body = strings.ReplaceAll(m.body, ph, "")
+		}
+	}
+	return m, lang
+}
+
+// mendDecimals turns the 。 or ， an input method types for a decimal
+// point back into one inside a temperature: 体温37。8, 38，5℃. Only a
+// reading of 35–42 followed by one digit is mended, and only after a
+// temperature label or a separator, so 年龄38，5组 stays as it is.
+func mendDecimals(body string) string {
+	if !strings.Contains(body, ",") && !strings.Contains(body, "。") {
+		return body
+	}
+	var b strings.Builder
+	last := 0
+	for i := 0; i < len(body); i++ {
+		size := 0
+		switch {
+		case body[i] == ',':
+			size = 1
+		case strings.HasPrefix(body[i:], "。"):
+			size = len("。")
+		default:
+			continue
+		}
+		if i < 2 || !isDigits(body[i-2:i]) || i >= 3 && isDigits(body[i-3:i-2]) {
+			continue
+		}
+		whole := int(body[i-2]-'0')*10 + int(body[i-1]-'0')
+		j := i + size
+		if whole < 35 || whole > 42 || j >= len(body) || !isDigits(body[j:j+1]) || j+1 < len(body) && isDigits(body[j+1:j+2]) {
+			continue
+		}
+		before, after := body[:i-2], body[j+1:]
+		labelled := false
+		for _, l := range []string{"体温", "温度", "体温:", "温度:", "体温=", "temp", "temp:", "temp=", "temperature:"} {
+			labelled = labelled || strings.HasSuffix(strings.ToLower(before), l)
+		}
+		unit := false
+		for _, u := range []string{"℃", "度", "°", "c", "C"} {
+			unit = unit || strings.HasPrefix(after, u)
+		}
+		r, _ := utf8.DecodeLastRuneInString(before)
+		separated := before == "" || strings.ContainsRune(" \n,:", r) || strings.HasSuffix(before, "。")
+		ends := after == "" || after[0] == ' ' || after[0] == '\n' || after[0] == ',' || strings.HasPrefix(after, "。")
+		if labelled || separated && (unit || ends) {
+			b.WriteString(body[last:i])
+			b.WriteByte('.')
+			last = j
+			i = j - 1
+		}
+	}
+	if last == 0 {
+		return body
+	}
+	b.WriteString(body[last:])
+	return b.String()
 }
 
 // parseOne reads the body after a trigger as one report.
@@ -301,7 +377,37 @@ func matchTrigger(s, botUsername string) triggerMatch {
 		}
 		return triggerMatch{kind: kind, trigger: word, body: trimBodyStart(rest), explicit: explicit}
 	}
+	if i := strings.Index(t, "日报"); i > 0 && i <= 48 && !m.explicit && !bracket && dailyPrefix(t[:i]) {
+		return matchTrigger(t[i:], botUsername)
+	}
 	return triggerMatch{}
+}
+
+// dailyPrefix accepts what people put before 日报: the day (今日日报,
+// 2月7日日报) or the place (郝家店村3组日报, 李网格今日日报 is not).
+func dailyPrefix(s string) bool {
+	words := strings.Fields(s)
+	if len(words) == 0 || len(words) > 3 {
+		return false
+	}
+	for _, w := range words {
+		for _, today := range []string{"今日", "今天", "本日"} {
+			if r, ok := strings.CutSuffix(w, today); ok {
+				w = r
+				break
+			}
+		}
+		if w == "" {
+			continue
+		}
+		if _, shape := parseDate(w, Date{Year: 2000, Month: 1, Day: 1}, true); shape != notDate {
+			continue
+		}
+		if strings.ContainsAny(w, ",;:=#/") || !isAddress(w) && !strings.HasSuffix(w, "网格") {
+			return false
+		}
+	}
+	return true
 }
 
 // prefixEnds appends to ends the byte offsets at which the prefixes of s of
@@ -442,7 +548,10 @@ func (p *parser) chunkBody(body string) {
 		p.addPart(cur, w)
 		cur.latin = isLatinWord(w)
 		field, _ := p.classify(w)
-		cur.address = field == "address"
+		if field == "address" {
+			_, _, dated := p.splitLeadingDate(w) // 15号到的 is a date, not an address
+			cur.address = !dated
+		}
 	}
 	for i := 0; i < len(body); i++ {
 		c := body[i]
@@ -516,8 +625,10 @@ func (p *parser) labelStart(w string) (labelMatch, bool) {
 		rest := s[ends[k]:]
 		field := tables.resolveLabel(p.kind, label)
 		sep := false
+		rest = skipHint(rest)
 		if r, ok := cutAnyPrefix(rest, ":", "=", "】", "]"); ok {
 			rest, sep = strings.TrimLeft(r, " :="), true
+			rest = dropEchoedLabel(rest, field)
 		}
 		if sep || rest == "" {
 			if field == "" && !sep {
@@ -527,6 +638,9 @@ func (p *parser) labelStart(w string) (labelMatch, bool) {
 		}
 		if field == "" {
 			continue
+		}
+		if question, loose := tables.loose[label]; loose && question {
+			continue // 几个人30: a question runs into no value
 		}
 		if label[0] >= utf8.RuneSelf {
 			if r, ok := cutAnyPrefix(rest, "为", "是"); ok && r != "" {
@@ -538,6 +652,42 @@ func (p *parser) labelStart(w string) (labelMatch, bool) {
 		}
 	}
 	return labelMatch{}, false
+}
+
+// skipHint drops a hint in brackets between a label and its colon, as
+// forms print them: 住址（村组门牌）：郝家店村.
+func skipHint(rest string) string {
+	if !strings.HasPrefix(rest, "(") {
+		return rest
+	}
+	j := strings.IndexByte(rest, ')')
+	if j < 0 || j > 48 {
+		return rest
+	}
+	if after := rest[j+1:]; strings.HasPrefix(after, ":") || strings.HasPrefix(after, "=") {
+		return after
+	}
+	return rest
+}
+
+// dropEchoedLabel drops the words of a second label or question that
+// sits between a label's colon and its value, so they never leak into it:
+// 来自：哪里返回:郑州 → 郑州, 住址：住哪：郝家店村 → 郝家店村.
+func dropEchoedLabel(v, field string) string {
+	i := strings.IndexAny(v, ":=")
+	if i <= 0 || i > 36 || field == "" || field == "note" {
+		return v
+	}
+	head := strings.ToLower(strings.TrimSpace(v[:i]))
+	same := false
+	for _, f := range tables.labels[head] {
+		same = same || f == field
+	}
+	question := strings.ContainsAny(head, "哪几何谁") || strings.Contains(head, "什么") || strings.Contains(head, "多少")
+	if !same && !(question && utf8.RuneCountInString(head) <= 8) {
+		return v
+	}
+	return strings.TrimLeft(v[i+1:], " :=")
 }
 
 // stripListMarker drops a leading "1." "2、" "3)" "(4)" or circled number.
@@ -579,9 +729,9 @@ func (p *parser) acceptRunIn(field, label, value string) bool {
 		return ok || zeroWords[value]
 	case Phone:
 		_, ok := normalizePhone(value)
-		return ok || looksLikePhone(value)
+		return ok || looksLikePhone(value) || isMaskedNumber(value)
 	case IDNumber:
-		return looksLikeID(value)
+		return looksLikeID(value) || isMaskedNumber(value)
 	case Temperature:
 		_, shape, _ := parseTemperature(value)
 		return shape != notTemp
@@ -593,6 +743,9 @@ func (p *parser) acceptRunIn(field, label, value string) bool {
 		return ok
 	case GatheringType:
 		return isGatheringWord(value)
+	case FollowupResult:
+		_, ok := normalizeResult(value)
+		return ok
 	}
 	if field == "origin" {
 		return isOriginPhrase(label+value) || isPlace(value)
@@ -729,16 +882,23 @@ func (p *parser) classify(t string) (string, strength) {
 		if looksLikePhone(t) {
 			return "phone", strong
 		}
-		if _, shape := parseDate(t, p.today, true); shape != notDate {
+		if isMaskedNumber(t) {
+			if len(strings.ReplaceAll(t, " ", "")) >= 15 {
+				return "id_number", strong
+			}
+			return "phone", strong
+		}
+		if _, shape := parseDate(t, p.today, true); shape != notDate || p.dottedDate(t) || p.dayOfMonth(t) {
 			if p.spec.DateField == "" {
 				return "", strong
 			}
 			return p.spec.DateField, strong
 		}
-		if _, shape, _ := parseTemperature(t); shape == unitTemp || shape == bareTemp && p.kind == Fever && strings.Contains(t, ".") {
+		takesTemp := p.kind == Fever || p.kind == Followup
+		if _, shape, _ := parseTemperature(t); shape == unitTemp || shape == bareTemp && takesTemp && (strings.Contains(t, ".") || strings.Contains(t, "点")) {
 			return "temperature", strong
 		}
-		if p.kind == Fever && len(t) == 3 && (t[0] == '3' || t[0] == '4') && isDigits(t) {
+		if takesTemp && len(t) == 3 && (t[0] == '3' || t[0] == '4') && isDigits(t) {
 			return "temperature", strong // 385: a temperature missing its point
 		}
 		if _, ok := normalizeGender(t); ok && !isLatinWord(t) || t == "male" || t == "female" {
@@ -776,6 +936,10 @@ func (p *parser) classify(t string) (string, strength) {
 		if isGatheringWord(t) {
 			return "type", weak
 		}
+	case Followup:
+		if _, ok := normalizeResult(t); ok {
+			return "result", weak
+		}
 	case Fever:
 		if containsAny(lower, symptomWords) {
 			return "symptoms", weak
@@ -803,6 +967,35 @@ func (p *parser) classify(t string) (string, strength) {
 	return "", none
 }
 
+// dottedDate recognises 12.2 (December 2nd) as a date in a kind that
+// expects one and takes no temperature.
+func (p *parser) dottedDate(t string) bool {
+	if p.spec.DateField == "" || tables.allowed[p.kind]["temperature"] || len(t) > 8 {
+		return false
+	}
+	toks, rest, ok := lexDate(t)
+	if !ok || rest != "" || len(toks) < 3 || len(toks) > 4 || toks[1].sep != "." || toks[0].digits == 0 || toks[2].digits == 0 ||
+		toks[0].digits > 2 || toks[2].digits > 2 || len(toks) == 4 && toks[3].sep != "日" && toks[3].sep != "号" {
+		return false
+	}
+	_, shape := parseDate(t, p.today, false)
+	return shape == goodDate
+}
+
+// dayOfMonth recognises 5日 alone as a day of this or a nearby month,
+// and 5号 too in a gathering (elsewhere 5号 is more often a house number).
+func (p *parser) dayOfMonth(t string) bool {
+	if p.spec.DateField == "" || len(t) > 5 {
+		return false
+	}
+	toks, rest, ok := lexDate(t)
+	if !ok || rest != "" || len(toks) != 2 || toks[0].num < 1 || toks[0].num > 31 ||
+		toks[1].sep != "日" && (toks[1].sep != "号" || p.kind != Gathering) {
+		return false
+	}
+	return true
+}
+
 // trimToday drops the 今日 a daily report's phrases often start with.
 func trimToday(s string) string {
 	if r, ok := cutAnyPrefix(s, "今日", "今天", "本日"); ok && r != "" {
@@ -828,6 +1021,9 @@ var appendable = map[string]string{"address": " ", "origin": " ", "symptoms": "�
 func (p *parser) assign() {
 	for _, c := range p.chunks {
 		v := c.value()
+		if _, loose := tables.loose[c.label]; loose && c.field != "" && !p.shared {
+			p.warn(c.field, WarnLabelReadAs, c.label)
+		}
 		if c.field != "" {
 			p.recognised++
 			p.set(c.field, c.label, v, true)
@@ -843,7 +1039,8 @@ func (p *parser) assign() {
 		}
 		// 2月5日从武汉返回, 昨天到家: a date leading other words
 		if date, rest, ok := p.splitLeadingDate(v); ok {
-			p.assignUnlabelled(date)
+			p.recognised++
+			p.set(p.spec.DateField, "", date, false)
 			if rest != "" {
 				p.assignUnlabelled(rest)
 			}
@@ -875,6 +1072,8 @@ var dateVerbs = map[string]bool{
 	"到家": true, "到达": true, "返回": true, "返乡": true, "抵达": true, "回来": true, "回村": true, "到村": true,
 	"回到": true, "入住": true, "搬入": true, "租住": true, "举办": true, "举行": true, "办事": true, "出殡": true,
 	"结婚": true, "下葬": true, "到": true, "回": true, "来": true,
+	"到的": true, "回来的": true, "到家的": true, "返回的": true, "回的": true, "来的": true, "入住的": true, "搬来的": true,
+	"到达的": true, "回村的": true, "住进来": true, "搬进来": true, "办": true, "办事的": true, "结婚的": true,
 }
 
 // splitLeadingDate splits unlabelled text that starts with a date and goes
@@ -891,10 +1090,16 @@ func (p *parser) splitLeadingDate(v string) (date, rest string, ok bool) {
 	if end == 0 || end == len(v) {
 		return "", "", false
 	}
-	if _, shape := parseDate(v[:end], p.today, true); shape == notDate {
-		return "", "", false
-	}
 	rest = strings.TrimSpace(v[end:])
+	if _, shape := parseDate(v[:end], p.today, true); shape == notDate {
+		// 5号到的, 12.2到的: a looser date, but only before a verb
+		if !dateVerbs[rest] {
+			return "", "", false
+		}
+		if _, shape := parseDate(v[:end], p.today, false); shape == notDate {
+			return "", "", false
+		}
+	}
 	if dateVerbs[rest] {
 		rest = ""
 	}
@@ -910,11 +1115,14 @@ func dateEnd(v string) int {
 		}
 	}
 	toks, rest, ok := lexDate(v)
-	if !ok || len(toks) < 3 {
+	if !ok || len(toks) < 2 {
 		return 0
 	}
 	last := toks[len(toks)-1].sep
 	if last != "日" && last != "号" {
+		if len(toks) == 3 && toks[1].sep == "." && toks[0].digits > 0 && toks[2].digits > 0 {
+			return len(v) - len(rest) // 12.2到的
+		}
 		return 0
 	}
 	return len(v) - len(rest)
@@ -975,7 +1183,16 @@ func (p *parser) finish(trigger, sender string) Report {
 	}
 	for _, field := range p.order {
 		raw := cleanText(p.raw[field])
-		if raw == "" {
+		if raw == "" || isPlaceholder(raw) {
+			continue
+		}
+		if isMaskedNumber(raw) {
+			// 137****1111 copied back from a bot message: not a new number
+			if p.required(field) {
+				problem(field, CodeMaskedNumber, quote(raw))
+			} else {
+				p.warn(field, WarnMaskedNumber, quote(raw))
+			}
 			continue
 		}
 		v, code, detail := p.normalize(field, raw)
@@ -1024,6 +1241,10 @@ func (p *parser) finish(trigger, sender string) Report {
 			problem(field, CodeMissing)
 		}
 	}
+	if p.isTemplateSample(r.Fields) {
+		problems = append([]Notice{{Field: p.spec.NameField, Code: CodeTemplateSample,
+			Message: message(p.lang, CodeTemplateSample, p.spec.NameField, quote(r.Fields[p.spec.NameField]))}}, problems...)
+	}
 	p.checkWarnings(r.Fields)
 	rank := map[string]int{}
 	for i, f := range p.spec.Fields() {
@@ -1033,6 +1254,40 @@ func (p *parser) finish(trigger, sender string) Report {
 	r.Problems = problems
 	r.Warnings = p.warnings
 	return r
+}
+
+func (p *parser) required(field string) bool {
+	for _, f := range p.spec.Required {
+		if f == field {
+			return true
+		}
+	}
+	return false
+}
+
+// isTemplateSample reports whether a report is the sample of its kind's
+// template sent back unchanged: every field the template shows holds its
+// sample exactly as the template writes it (张三, 13812345678, 2月5日 …).
+func (p *parser) isTemplateSample(map[string]string) bool {
+	if p.spec.NameField == "" {
+		return false
+	}
+	fields := p.spec.Template
+	if len(fields) == 0 {
+		fields = p.spec.Required
+	}
+	for _, lang := range []Lang{Zh, En} {
+		same := 0
+		for _, f := range fields {
+			if strings.EqualFold(cleanText(p.raw[f]), kindExample(p.kind, f, lang)) {
+				same++
+			}
+		}
+		if same == len(fields) && same >= 2 {
+			return true
+		}
+	}
+	return false
 }
 
 // foreignField names the field a label of another kind stands for.
@@ -1094,7 +1349,7 @@ func (p *parser) normalize(field, raw string) (value, code, detail string) {
 		}
 		return formatTenths(t), "", ""
 	case DateValue:
-		d, shape := parseDate(raw, p.today, false)
+		d, shape := parseDateLean(raw, p.today, false, dateLeans[field])
 		if shape != goodDate {
 			return "", CodeInvalidDate, ""
 		}
@@ -1107,13 +1362,19 @@ func (p *parser) normalize(field, raw string) (value, code, detail string) {
 		return v, "", ""
 	case GatheringType:
 		return gatheringType(raw), "", ""
+	case FollowupResult:
+		v, ok := normalizeResult(raw)
+		if !ok {
+			return "", CodeInvalidResult, ""
+		}
+		return v, "", ""
 	}
 	return raw, "", ""
 }
 
 // checkWarnings adds the warnings for accepted but odd values.
 func (p *parser) checkWarnings(fields map[string]string) {
-	if t, ok := fields["temperature"]; ok {
+	if t, ok := fields["temperature"]; ok && p.kind == Fever {
 		if tenths, _, _ := parseTemperature(t); tenths < FeverThreshold {
 			p.warn("temperature", WarnBelowThreshold, t)
 		}
@@ -1123,6 +1384,11 @@ func (p *parser) checkWarnings(fields map[string]string) {
 			if d, err := ParseDate(v); err == nil && d.Compare(p.today) > 0 {
 				p.warn(f, WarnFutureDate, v)
 			}
+		}
+	}
+	if v, ok := fields["date"]; ok && p.kind == Gathering {
+		if d, err := ParseDate(v); err == nil && d.Compare(p.today) < 0 {
+			p.warn("date", WarnPastDate, v)
 		}
 	}
 	if p.kind == Gathering {

@@ -22,24 +22,26 @@ const (
 	Gathering Kind = "gathering"
 	Tenant    Kind = "tenant"
 	Daily     Kind = "daily"
+	Followup  Kind = "followup"
 )
 
 // Kinds lists every kind in the order they are presented to users.
-func Kinds() []Kind { return []Kind{Arrival, Fever, Gathering, Tenant, Daily} }
+func Kinds() []Kind { return []Kind{Arrival, Fever, Gathering, Tenant, Daily, Followup} }
 
 // ValueType says how a field's value is checked and normalised.
 type ValueType int
 
 // Value types. Their canonical text forms are documented on each.
 const (
-	Text          ValueType = iota // trimmed text
-	Int                            // decimal integer, e.g. "35"
-	Phone                          // "13812345678" or "0372-5123456"
-	IDNumber                       // 18 characters, check digit verified, "X" upper case
-	Temperature                    // degrees Celsius with one decimal, e.g. "38.5"
-	DateValue                      // "2020-02-05"
-	Gender                         // "male" or "female"
-	GatheringType                  // "wedding", "funeral" or "other"
+	Text           ValueType = iota // trimmed text
+	Int                             // decimal integer, e.g. "35"
+	Phone                           // "13812345678" or "0372-5123456"
+	IDNumber                        // 18 characters, check digit verified, "X" upper case
+	Temperature                     // degrees Celsius with one decimal, e.g. "38.5"
+	DateValue                       // "2020-02-05"
+	Gender                          // "male" or "female"
+	GatheringType                   // "wedding", "funeral" or "other"
+	FollowupResult                  // "recovered", "still_fever", "hospital" or "released"
 )
 
 // Field describes one canonical field.
@@ -74,16 +76,52 @@ var fields = []Field{
 	{Name: "type", Type: GatheringType, Zh: "类型", En: "type", Labels: "事由 事项"},
 	{Name: "host", Type: Text, Zh: "事主", En: "host", Labels: "主家 户主 办事人"},
 	{Name: "date", Type: DateValue, Zh: "办事日期", En: "date", Labels: "时间"},
-	{Name: "guests", Type: Int, Min: 1, Max: 100000, Zh: "人数", En: "guests", Labels: "规模 预计人数 参加人数"},
+	{Name: "guests", Type: Int, Min: 1, Max: 100000, Zh: "人数", En: "guests", Labels: "规模 预计人数 参加人数 来客 宾客 客人 来客人数 宾客人数 客人数 到场人数"},
 	{Name: "tables", Type: Int, Min: 1, Max: 10000, Zh: "桌数", En: "tables"},
 	{Name: "landlord", Type: Text, Zh: "房东", En: "landlord", Labels: "房主"},
 	{Name: "moved_in", Type: DateValue, Zh: "入住日期", En: "moved_in", Labels: "入住 租住日期 入住时间"},
-	{Name: "households", Type: Int, Min: 0, Max: 1000000, Zh: "排查户数", En: "households", Labels: "排查 走访户数 走访 排查户"},
+	{Name: "households", Type: Int, Min: 0, Max: 1000000, Zh: "排查户数", En: "households", Labels: "排查 走访户数 走访 排查户 入户排查 入户走访 入户 摸排 摸排户数 排查了 走访了 共排查 共走访"},
 	{Name: "arrivals", Type: Int, Min: 0, Max: 1000000, Zh: "返乡人数", En: "arrivals", Labels: "新增返乡 返乡 返乡人员"},
 	{Name: "fevers", Type: Int, Min: 0, Max: 1000000, Zh: "发热人数", En: "fevers", Labels: "发热 发烧 发热人员"},
 	{Name: "gatherings", Type: Int, Min: 0, Max: 1000000, Zh: "婚丧", En: "gatherings", Labels: "婚丧嫁娶 红白事 婚丧事"},
 	{Name: "pass", Type: Text, Zh: "出入证编号", En: "pass", Labels: "出入证 出入证号 通行证编号", Assigned: true},
+	{Name: "result", Type: FollowupResult, Zh: "结果", En: "result", Labels: "回访结果 复查结果 转归 outcome"},
 	{Name: "note", Type: Text, Zh: "备注", En: "note", Labels: "说明 其他 notes remark"},
+}
+
+// looseLabels are labels as people write them when they are not the
+// form's: questions copied from a notice (从哪里返回：) and same-sound
+// typos of an input method (姓命, 电活, 往址). They are read as the field
+// named, with a warning naming it. Questions need a ":" or a value on the
+// next word; they never run into their value.
+var looseLabels = []struct {
+	field    string
+	question bool
+	labels   string
+}{
+	{"origin", true, "从哪里返回 从哪里回来 从哪来 从哪里来 从哪儿来 从哪回来 从哪返回 哪里返回 哪里回来 从何处返回 从何地返回 来自哪里 哪里来的 从哪来的 从哪里来的 从哪里返乡 从哪返乡"},
+	{"arrived_on", true, "哪天回来的 哪天回来 哪天到的 哪天到家 什么时候回来 什么时候回来的 什么时候到的 什么时间回来 几号回来 几号回来的 几号到的 何时返回 何时到达 何时返乡 哪天返回 哪天返乡"},
+	{"address", true, "住哪 住哪里 住哪儿 住在哪 住在哪里 家住哪 家住哪里 现住哪里 现住哪 住址在哪 住哪个村"},
+	{"guests", true, "几个人 多少人 来多少人 来几个人 有多少人 参加人数多少 请了多少人 多少客人"},
+	{"tables", true, "几桌 多少桌 摆几桌 摆多少桌"},
+	{"name", true, "叫什么 叫什么名字 什么名字 姓名是"},
+	{"phone", true, "电话多少 手机多少 电话号码多少 联系电话多少 手机号多少 电话是多少 手机号是多少"},
+	{"age", true, "几岁 多大 多少岁 年龄多大 多大年纪"},
+	{"temperature", true, "体温多少 多少度 烧多少度 体温是多少 量体温"},
+	{"moved_in", true, "哪天入住 什么时候入住 几号入住 哪天搬来 何时入住 什么时候搬来的"},
+	{"date", true, "哪天办 什么时候办 几号办 哪天办事 什么时候办事"},
+	{"host", true, "谁家 事主是谁 谁家办事"},
+	{"transport", true, "怎么回来的 怎么回来 坐什么回来的 怎么来的"},
+	{"companions", true, "几人同行 同行几人 同行几个人 同行人员几人 几个人同行"},
+	{"name", false, "姓命 性名 姓明 姓铭 名子 性命"},
+	{"phone", false, "电活 电化 点话 店话 电发 电语 手几 收机 联系电活 电话号吗 手机号吗 手机号马 电舍"},
+	{"address", false, "往址 住扯 住止 主址 住趾 地扯 住只 注址 驻址 祝址 往扯 地止 住祉"},
+	{"id_number", false, "身分证 身份正 生份证 省份证 身分证号 身份证吗 身份证号吗 身份怔"},
+	{"age", false, "年令 年玲 年临"},
+	{"gender", false, "姓别 性另 性列"},
+	{"origin", false, "来字 来之 来至"},
+	{"temperature", false, "体问 体稳 休温 提温 体瘟 体文"},
+	{"arrived_on", false, "返回曰期 到达曰期 返乡曰期 返回日其 返回时问"},
 }
 
 // genericDate labels fill whichever date field the kind has.
@@ -102,6 +140,9 @@ type KindSpec struct {
 	NameField string
 	// Implied holds field values a trigger implies (丧事 → type funeral).
 	Implied map[string]map[string]string
+	// Template lists the fields a fill-in template shows when they are
+	// not simply the required ones.
+	Template []string
 }
 
 // kinds is the table of every kind.
@@ -146,6 +187,17 @@ var kinds = []KindSpec{
 			"零报告": {"arrivals": "0", "fevers": "0", "gatherings": "0"},
 		},
 	},
+	{
+		Kind: Followup, Zh: "回访", En: "followup",
+		Triggers:  "回访 复查 复测 解除观察 随访 followup",
+		Required:  []string{"name"},
+		Optional:  []string{"temperature", "result", "phone", "address", "note"},
+		NameField: "name",
+		Template:  []string{"name", "temperature", "result"},
+		Implied: map[string]map[string]string{
+			"解除观察": {"result": "released"},
+		},
+	},
 }
 
 // triggerSuffixes may follow a trigger, alone or combined (返乡人员登记).
@@ -158,8 +210,10 @@ type schema struct {
 	// labels maps a lower-cased label to the field names it may mean; the
 	// first that belongs to the report's kind wins. "@date" stands for the
 	// kind's DateField.
-	labels         map[string][]string
-	maxLabelRunes  int
+	labels        map[string][]string
+	maxLabelRunes int
+	// loose marks the labels of looseLabels: true for a question.
+	loose          map[string]bool
 	triggers       map[string]Kind
 	maxTriggerRune int
 	// allowed[kind][field] is true when the field belongs to the kind.
@@ -175,6 +229,7 @@ func buildSchema() *schema {
 		labels:      map[string][]string{},
 		triggers:    map[string]Kind{},
 		allowed:     map[Kind]map[string]bool{},
+		loose:       map[string]bool{},
 	}
 	addLabel := func(label, field string) {
 		label = strings.ToLower(label)
@@ -200,6 +255,12 @@ func buildSchema() *schema {
 	}
 	for _, l := range strings.Fields(genericDateLabels) {
 		addLabel(l, "@date")
+	}
+	for _, group := range looseLabels {
+		for _, l := range strings.Fields(group.labels) {
+			addLabel(l, group.field)
+			s.loose[l] = group.question
+		}
 	}
 	for i := range kinds {
 		k := &kinds[i]

@@ -32,6 +32,7 @@ var examples = map[string][2]string{ // zh, en
 	"arrivals":    {"0", "0"},
 	"fevers":      {"0", "0"},
 	"gatherings":  {"0", "0"},
+	"result":      {"已退烧", "recovered"},
 	"note":        {"无", "none"},
 }
 
@@ -70,6 +71,20 @@ func KindName(k Kind, lang Lang) string {
 		return spec.En
 	}
 	return spec.Zh
+}
+
+// kindExamples override a field's sample value in one kind's template:
+// a follow-up's reading is a normal one.
+var kindExamples = map[Kind]map[string][2]string{
+	Followup: {"temperature": {"36.8", "36.8"}},
+}
+
+// kindExample is the sample value of a field in a kind's template.
+func kindExample(k Kind, field string, lang Lang) string {
+	if e, ok := kindExamples[k][field]; ok {
+		return lang.Pick(e[0], e[1])
+	}
+	return example(field, lang)
 }
 
 func example(field string, lang Lang) string {
@@ -148,6 +163,11 @@ func message(lang Lang, code, field string, args ...string) string {
 			return label + arg(0) + "应为" + arg(1) + "之间的整数，例如 " + ex
 		}
 		return label + " " + arg(0) + " must be a whole number in " + arg(1) + ", e.g. " + ex
+	case CodeInvalidResult:
+		if zh {
+			return label + arg(0) + "只能填 已退烧、仍发热、已送医 或 解除观察"
+		}
+		return label + " " + arg(0) + " must be recovered, still fever, hospital or released"
 	case WarnBelowThreshold:
 		if zh {
 			return "体温" + arg(0) + "℃低于发热标准37.3℃，已记录，请核实"
@@ -158,6 +178,11 @@ func message(lang Lang, code, field string, args ...string) string {
 			return label + arg(0) + "在今天之后，已记录，请核实"
 		}
 		return label + " " + arg(0) + " is after today; recorded, please check"
+	case WarnPastDate:
+		if zh {
+			return label + arg(0) + "已经过去，已记录；如果日期写错了，请改正"
+		}
+		return label + " " + arg(0) + " has passed; recorded; correct it if the date is wrong"
 	case WarnAboveThreshold:
 		if zh {
 			return "规模超过50人或5桌，按规定须提前报备审批，请联系村委"
@@ -178,6 +203,21 @@ func message(lang Lang, code, field string, args ...string) string {
 			return label + "填了不止一次，后面的已放入备注"
 		}
 		return label + " was given more than once; the later one is kept in the note"
+	case CodeMaskedNumber: // also WarnMaskedNumber, by the field being optional
+		if zh {
+			return label + arg(0) + "带星号，是机器人隐藏过的号码，请填写完整号码"
+		}
+		return label + " " + arg(0) + " has stars: the bot hid part of it; please type the full number"
+	case CodeTemplateSample:
+		if zh {
+			return arg(0) + "是模板里的示例，请把示例换成真实的姓名、电话等再发送"
+		}
+		return arg(0) + " is the template's sample: replace the sample values with the real ones and send again"
+	case WarnLabelReadAs:
+		if zh {
+			return "“" + arg(0) + "”已按“" + label + "”登记，请核对"
+		}
+		return "read “" + arg(0) + "” as “" + label + "”; please check"
 	case WarnNoCounts:
 		if zh {
 			return "没有填写数字，已按零报告（无异常）记录"

@@ -369,3 +369,63 @@ func normalizeAddress(s string) string {
 	}
 	return b.String()
 }
+
+// followupResults map what people write after a follow-up visit to a
+// result, longest phrases first where one holds another.
+var followupResults = []struct{ word, result string }{
+	{"解除观察", "released"}, {"解除隔离", "released"}, {"解除居家观察", "released"}, {"期满解除", "released"}, {"released", "released"},
+	{"仍发热", "still_fever"}, {"仍发烧", "still_fever"}, {"还在发烧", "still_fever"}, {"还发烧", "still_fever"}, {"未退烧", "still_fever"},
+	{"没退烧", "still_fever"}, {"仍有发热", "still_fever"}, {"持续发热", "still_fever"}, {"still fever", "still_fever"}, {"still_fever", "still_fever"},
+	{"已送医", "hospital"}, {"送医", "hospital"}, {"住院", "hospital"}, {"已就医", "hospital"}, {"转院", "hospital"}, {"送医院", "hospital"},
+	{"hospital", "hospital"},
+	{"已退烧", "recovered"}, {"退烧", "recovered"}, {"体温正常", "recovered"}, {"已恢复", "recovered"}, {"恢复正常", "recovered"},
+	{"痊愈", "recovered"}, {"已痊愈", "recovered"}, {"好了", "recovered"}, {"recovered", "recovered"},
+}
+
+// normalizeResult reads the result of a follow-up: 已退烧 → recovered,
+// 仍发热 → still_fever, 已送医 → hospital, 解除观察 → released.
+func normalizeResult(s string) (string, bool) {
+	lower := strings.ToLower(strings.TrimSpace(s))
+	if lower == "" || utf8.RuneCountInString(lower) > 12 {
+		return "", false
+	}
+	for _, r := range followupResults {
+		if strings.Contains(lower, r.word) {
+			return r.result, true
+		}
+	}
+	return "", false
+}
+
+// isMaskedNumber reports a phone or ID number with its middle starred, as
+// the bot shows them in groups: 137****1111, 0372-***3456,
+// 410505********2010.
+func isMaskedNumber(s string) bool {
+	stars, digits, other := 0, 0, 0
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '*':
+			stars++
+		case c >= '0' && c <= '9':
+			digits++
+		case c == '-' || c == ' ' || (c == 'x' || c == 'X') && i == len(s)-1:
+		default:
+			other++
+		}
+	}
+	return other == 0 && stars >= 2 && digits >= 4 && stars+digits >= 10 && stars+digits <= 19
+}
+
+// placeholderList holds what the bot's templates put where a value is to
+// be typed (after full-width brackets are folded); sent back unchanged it
+// is no value at all.
+var placeholderList = []string{"(请填写)", "(请重新填写完整号码)", "(fill in)", "(re-enter the full number)"}
+
+func isPlaceholder(s string) bool {
+	for _, ph := range placeholderList {
+		if strings.EqualFold(s, ph) || strings.EqualFold(s, ph[1:len(ph)-1]) {
+			return true
+		}
+	}
+	return false
+}

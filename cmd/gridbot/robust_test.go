@@ -75,10 +75,10 @@ func TestServeCutsSlowClients(t *testing.T) {
 		start string // sent at once
 		drip  string // then sent every 500 ms
 	}{
-		{"headers a line at a time", 60, httpReadHeaderTimeout, "GET /healthz HTTP/1.1\r\nHost: gridbot\r\n", "X-Slow: 1\r\n"},
-		{"silent", 60, httpReadHeaderTimeout, "", ""},
-		{"body a byte at a time", 30, httpReadTimeout, "POST /healthz HTTP/1.1\r\nHost: gridbot\r\nContent-Length: 100000\r\n\r\n", "x"},
-		{"idle after a request", 30, httpIdleTimeout, "GET /healthz HTTP/1.1\r\nHost: gridbot\r\n\r\n", ""},
+		{"headers a line at a time", 100, httpReadHeaderTimeout, "GET /healthz HTTP/1.1\r\nHost: gridbot\r\n", "X-Slow: 1\r\n"},
+		{"silent", 100, httpReadHeaderTimeout, "", ""},
+		{"body a byte at a time", 50, httpReadTimeout, "POST /healthz HTTP/1.1\r\nHost: gridbot\r\nContent-Length: 100000\r\n\r\n", "x"},
+		{"idle after a request", 50, httpIdleTimeout, "GET /healthz HTTP/1.1\r\nHost: gridbot\r\n\r\n", ""},
 	}
 	type result struct {
 		attack int

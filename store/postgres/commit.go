@@ -8,22 +8,26 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"gridbot/report"
 	"gridbot/store/driver"
 )
 
 // maxTries bounds how often Commit runs a transaction that failed with a
-// deadlock or a serialization failure.
+// deadlock, a serialization failure or a lost connection.
 const maxTries = 5
 
 // Commit applies c as one READ COMMITTED transaction, durable when it
 // returns (synchronous_commit). It returns Result{Claimed: false} and
 // applies nothing when a claim key exists; a deadlock or serialization
-// failure is retried transparently.
+// failure is retried transparently, and so is a lost connection (a
+// killed backend, a restarted server, a network failure), on a fresh
+// connection and exactly once in effect: see retryLost.
 //
 // A transaction takes its locks in one global order, which is why
 // concurrent commits cannot deadlock one another:
@@ -50,26 +54,154 @@ func (e *Engine) Commit(ctx context.Context, c driver.Changes) (driver.Result, e
 		return driver.Result{Claimed: true}, nil
 	}
 	for try := 1; ; try++ {
-		res, err := e.commit(ctx, c)
+		var xid string
+		res, err := e.commit(ctx, c, &xid)
 		if err == nil {
 			return res, nil
 		}
 		code := sqlState(err)
-		if (code == codeDeadlock || code == codeSerialization) && try < maxTries && ctx.Err() == nil {
-			e.log.Warn("commit retried", "sqlstate", code, "try", try)
-			// Back off a little, with jitter, so the contenders separate.
-			d := time.Duration(try)*time.Millisecond + rand.N(2*time.Millisecond)
-			t := time.NewTimer(d)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return driver.Result{}, e.fail("commit", ctx.Err())
-			case <-t.C:
+		retry := (code == codeDeadlock || code == codeSerialization) && try < maxTries && ctx.Err() == nil
+		d := time.Duration(try)*time.Millisecond + rand.N(2*time.Millisecond)
+		if !retry && lostConnection(err) {
+			// The transaction may have committed before the answer was
+			// lost: ask the database before doing anything again.
+			res, committed, rerr := e.retryLost(ctx, c, xid)
+			switch {
+			case rerr != nil:
+				return driver.Result{}, e.fail("commit", fmt.Errorf("%w (and whether it committed is unknown: %w)", err, rerr))
+			case committed:
+				e.log.Warn("commit's connection lost after it committed; result read back", "try", try)
+				return res, nil
 			}
-			continue
+			retry = try < maxTries && ctx.Err() == nil
+			code, d = "connection lost", min(50*time.Millisecond<<(try-1), time.Second)+rand.N(10*time.Millisecond)
 		}
-		return driver.Result{}, e.fail("commit", err)
+		if !retry {
+			return driver.Result{}, e.fail("commit", err)
+		}
+		e.log.Warn("commit retried", "reason", code, "try", try)
+		// Back off a little, with jitter, so the contenders separate.
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return driver.Result{}, e.fail("commit", ctx.Err())
+		case <-t.C:
+		}
 	}
+}
+
+// lostConnection reports whether err may have cut a transaction off from
+// its client: no answer from the server (EOF, reset, timeout, closed
+// connection, a cancelled context) or a connection failure it reported
+// (SQLSTATE class 08, or 57P01–57P03: terminated by an administrator,
+// crash or shutdown). Refusals by the engine itself are not.
+func lostConnection(err error) bool {
+	if errors.Is(err, driver.ErrInvalid) || errors.Is(err, driver.ErrNotFound) {
+		return false
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return strings.HasPrefix(pgErr.Code, "08") || pgErr.Code == "57P01" || pgErr.Code == "57P02" || pgErr.Code == "57P03"
+	}
+	return true
+}
+
+// resolveTimeout bounds how long a commit whose connection was lost waits
+// to learn whether its transaction committed, also after its context
+// ended (a shutdown under way still learns whether its last step holds).
+const resolveTimeout = 10 * time.Second
+
+// retryLost finds out, on a fresh connection, what became of the
+// transaction xid (pg_current_xact_id, read in the commit's first round
+// trip; "" when the connection was lost before: then nothing can have
+// committed). Committed, it returns the result the commit would have
+// returned, read back from the rows the transaction wrote (their xmin),
+// so a step is never applied twice nor reported differently. Aborted, the
+// caller may run it again. While the old backend has not yet noticed its
+// client is gone, the transaction is still in progress: retryLost waits.
+func (e *Engine) retryLost(ctx context.Context, c driver.Changes, xid string) (driver.Result, bool, error) {
+	if xid == "" {
+		return driver.Result{}, false, nil
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), resolveTimeout)
+	defer cancel()
+	for wait := 5 * time.Millisecond; ; wait = min(2*wait, 200*time.Millisecond) {
+		var status *string
+		if err := e.pool.QueryRow(ctx, `SELECT pg_xact_status($1::xid8)`, xid).Scan(&status); err != nil {
+			return driver.Result{}, false, fmt.Errorf("transaction %s: %w", xid, err)
+		}
+		switch {
+		case status == nil || *status == "aborted":
+			return driver.Result{}, false, nil
+		case *status == "committed":
+			res, err := e.committedResult(ctx, c, xid)
+			return res, err == nil, err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return driver.Result{}, false, fmt.Errorf("transaction %s still in progress: %w", xid, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// committedResult rebuilds the Result of c, committed as transaction xid:
+// it took its claims and its village names (a commit that could not
+// rolled back), and a revision or outbox message is new exactly when the
+// row under its key was written by xid.
+func (e *Engine) committedResult(ctx context.Context, c driver.Changes, xid string) (driver.Result, error) {
+	res := driver.Result{Claimed: true}
+	if r := c.Revision; r != nil {
+		var mine bool
+		err := e.pool.QueryRow(ctx, `SELECT seq, xmin = $4::xid8::xid FROM revisions WHERE chat = $1 AND message_id = $2 AND revision = $3`,
+			r.Chat, r.MessageID, r.Revision, xid).Scan(&res.RevisionSeq, &mine)
+		if err != nil {
+			return driver.Result{}, fmt.Errorf("reading back revision: %w", err)
+		}
+		res.DuplicateRevision = !mine
+	}
+	if len(c.Outbox) == 0 {
+		return res, nil
+	}
+	keys := make([][]byte, len(c.Outbox))
+	for i, m := range c.Outbox {
+		keys[i] = blob(m.Key)
+	}
+	rows, err := e.pool.Query(ctx, `SELECT key, seq, xmin = $2::xid8::xid FROM outbox WHERE key = ANY($1::bytea[])`, keys, xid)
+	if err != nil {
+		return driver.Result{}, fmt.Errorf("reading back outbox: %w", err)
+	}
+	type row struct {
+		id   int64
+		mine bool
+	}
+	found := map[string]row{}
+	for rows.Next() {
+		var key []byte
+		var r row
+		if err := rows.Scan(&key, &r.id, &r.mine); err != nil {
+			rows.Close()
+			return driver.Result{}, fmt.Errorf("reading back outbox: %w", err)
+		}
+		found[string(key)] = r
+	}
+	if err := rows.Err(); err != nil {
+		return driver.Result{}, fmt.Errorf("reading back outbox: %w", err)
+	}
+	res.Enqueued, res.OutboxIDs = make([]bool, len(c.Outbox)), make([]int64, len(c.Outbox))
+	seen := map[string]bool{}
+	for i, m := range c.Outbox {
+		r, ok := found[m.Key]
+		if !ok {
+			return driver.Result{}, fmt.Errorf("reading back outbox: key of message %d missing", i)
+		}
+		res.OutboxIDs[i], res.Enqueued[i] = r.id, r.mine && !seen[m.Key]
+		seen[m.Key] = true
+	}
+	return res, nil
 }
 
 func isEmpty(c driver.Changes) bool {
@@ -175,8 +307,9 @@ const (
 		ORDER BY i`
 )
 
-// commit runs one attempt of Commit's transaction.
-func (e *Engine) commit(ctx context.Context, c driver.Changes) (driver.Result, error) {
+// commit runs one attempt of Commit's transaction. It sets *xid to the
+// transaction's id as soon as it knows it.
+func (e *Engine) commit(ctx context.Context, c driver.Changes, xid *string) (driver.Result, error) {
 	claims := claimKeys(c.Claims)
 	chats := chatIDs(c)
 
@@ -184,6 +317,7 @@ func (e *Engine) commit(ctx context.Context, c driver.Changes) (driver.Result, e
 	// chat first) the chats' homes.
 	b := &pgx.Batch{}
 	b.BeginTx(pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+	b.Queue(`SELECT pg_current_xact_id()::text`)
 	if len(claims) > 0 {
 		b.Queue(sqlClaim, claims)
 	}
@@ -194,7 +328,7 @@ func (e *Engine) commit(ctx context.Context, c driver.Changes) (driver.Result, e
 	br := e.pool.SendBatch(ctx, b)
 	tx := br.Tx()
 	defer tx.Rollback(context.WithoutCancel(ctx))
-	claimed, homes, err := readFirstBatch(br, len(claims), homesNow)
+	claimed, homes, err := readFirstBatch(br, xid, len(claims), homesNow)
 	if cerr := br.Close(); err == nil {
 		err = cerr
 	}
@@ -339,16 +473,30 @@ func (e *Engine) commit(ctx context.Context, c driver.Changes) (driver.Result, e
 			}
 		}
 	}
+	if e.hook != nil {
+		if err := e.hook("commit", tx); err != nil {
+			return driver.Result{}, err
+		}
+	}
 	if err := tx.Commit(ctx); err != nil {
 		return driver.Result{}, fmt.Errorf("commit: %w", err)
+	}
+	if e.hook != nil {
+		if err := e.hook("committed", tx); err != nil {
+			return driver.Result{}, err
+		}
 	}
 	return res, nil
 }
 
-// readFirstBatch reads the results of Commit's first round trip.
-func readFirstBatch(br pgx.BatchResults, nClaims int, withHomes bool) (claimed bool, homes map[int64]int64, err error) {
+// readFirstBatch reads the results of Commit's first round trip, the
+// transaction's id into *xid first.
+func readFirstBatch(br pgx.BatchResults, xid *string, nClaims int, withHomes bool) (claimed bool, homes map[int64]int64, err error) {
 	if _, err := br.Exec(); err != nil {
 		return false, nil, fmt.Errorf("begin: %w", err)
+	}
+	if err := br.QueryRow().Scan(xid); err != nil {
+		return false, nil, fmt.Errorf("transaction id: %w", err)
 	}
 	claimed = true
 	if nClaims > 0 {

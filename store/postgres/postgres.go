@@ -59,6 +59,11 @@ type Engine struct {
 	closed atomic.Bool
 	once   sync.Once
 
+	// hook, when set (by tests), runs before a commit's COMMIT (stage
+	// "commit") and after it succeeded ("committed"); an error it returns
+	// is the commit's, as if the connection had failed there.
+	hook func(stage string, tx pgx.Tx) error
+
 	mu           sync.Mutex // guards the fields below
 	nextAdvance  time.Time  // when Due next moves the outbox horizon
 	horizon      window     // the newest outbox horizon this process knows
