@@ -56,6 +56,8 @@ func Run(t *testing.T, h Harness) {
 		{"Claims", testClaims},
 		{"ClaimContention", testClaimContention},
 		{"ClaimGatesCommit", testClaimGatesCommit},
+		{"Lease", testLease},
+		{"LeaseContention", testLeaseContention},
 		{"Outbox", testOutbox},
 		{"OutboxConcurrency", testOutboxConcurrency},
 		{"HostileText", testHostileText},
@@ -367,6 +369,7 @@ func testMigrationAfterFacts(t *testing.T, h Harness) {
 		Settings: []driver.Setting{{Chat: super, Key: "summary", Value: "21:00", By: 7, At: at(1)}, {Chat: super, Key: "tz", Value: "Asia/Urumqi", By: 7, At: at(1)}},
 	})
 	save(t, e, arrival(super, 2, 0, "张三", "13812345678", day0, day0))
+	commit(t, e, driver.Changes{Outbox: []driver.OutboxMessage{outboxMsg("before-migration", super, at(1))}})
 	commit(t, e, driver.Changes{Migrations: []driver.Migration{{From: old, To: super, At: at(2)}}})
 
 	check := func(e driver.Engine, when string) {
@@ -414,6 +417,18 @@ func testMigrationAfterFacts(t *testing.T, h Harness) {
 	}
 	defer e2.Close()
 	check(e2, "reopened")
+	// and when the chat moves on, all of it follows to the newest id
+	const next = -1001000000303
+	commit(t, e2, driver.Changes{Migrations: []driver.Migration{{From: super, To: next, At: at(5)}}})
+	if m, ok, err := e2.Outbox(ctx, "before-migration"); err != nil || !ok || m.Chat != next {
+		t.Errorf("a message queued under the supergroup's id before its migration goes to %d (%v, %v), want the newest id %d", m.Chat, ok, err, next)
+	}
+	if due, err := e2.Due(ctx, at(10), 10); err != nil || len(due) != 1 || due[0].Chat != next {
+		t.Errorf("Due = %+v, %v; want the message, to %d", due, err, next)
+	}
+	if b, ok, _ := e2.Binding(ctx, old); !ok || b.Chat != next {
+		t.Errorf("Binding after a second migration: %+v", b)
+	}
 }
 
 func testRoster(t *testing.T, h Harness) {
@@ -822,6 +837,63 @@ func testClaims(t *testing.T, h Harness) {
 	// a commit without claims counts as claimed
 	if res := commit(t, e, driver.Changes{}); !res.Claimed {
 		t.Fatal("an empty commit reported Claimed=false")
+	}
+}
+
+// testLease: a lease goes to the first taker, is renewed by its holder
+// only, is refused to others until it runs out, and is taken over once it
+// has; the old holder then loses it. Leases are independent by name.
+func testLease(t *testing.T, h Harness) {
+	e, _ := open(t, h)
+	ctx := context.Background()
+	sec := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Second) }
+	steps := []struct {
+		name, holder string
+		now, until   time.Time
+		want         bool
+	}{
+		{"sender", "a", sec(0), sec(3), true},   // free: taken
+		{"sender", "b", sec(1), sec(4), false},  // held by a
+		{"sender", "a", sec(2), sec(5), true},   // a renews
+		{"sender", "b", sec(4), sec(7), false},  // a's runs to 5
+		{"other", "b", sec(4), sec(7), true},    // another name is another lease
+		{"sender", "a", sec(4), sec(7), true},   // a checks and renews
+		{"sender", "b", sec(7), sec(10), true},  // a's ran out at 7: b takes over
+		{"sender", "a", sec(8), sec(11), false}, // a lost it
+		{"sender", "b", sec(9), sec(12), true},
+	}
+	for i, s := range steps {
+		got, err := e.Lease(ctx, s.name, s.holder, s.now, s.until)
+		if err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+		if got != s.want {
+			t.Errorf("step %d: %s asks for %q at +%v: held %v, want %v", i, s.holder, s.name, s.now.Sub(t0), got, s.want)
+		}
+	}
+}
+
+// testLeaseContention: many holders asking at once for a free lease, one
+// gets it.
+func testLeaseContention(t *testing.T, h Harness) {
+	e, _ := open(t, h)
+	ctx := context.Background()
+	var won atomic.Int32
+	var wg sync.WaitGroup
+	for i := range 32 {
+		wg.Go(func() {
+			held, err := e.Lease(ctx, "sender", fmt.Sprint("holder", i), t0, t0.Add(time.Minute))
+			if err != nil {
+				t.Error(err)
+			}
+			if held {
+				won.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if n := won.Load(); n != 1 {
+		t.Errorf("%d holders got one lease", n)
 	}
 }
 
