@@ -214,8 +214,8 @@ func (h *Handler) bindLandlord(ctx context.Context, c *call, v store.Binding, cl
 // when (a private chat could otherwise probe anyone's phone or ID number).
 func privateDuplicates(rev store.Revision, found []store.Revision) []string {
 	for _, f := range found {
-		if f.Chat == rev.Chat && f.MessageID == rev.MessageID || later(f, rev) {
-			continue
+		if f.Chat == rev.Chat && f.MessageID == rev.MessageID || later(f, rev) || f.SenderID == rev.SenderID {
+			continue // this report, a later one, or the landlord's own
 		}
 		return []string{rev.Lang.Pick(
 			"这个电话或身份证号近期已有登记；如果是同一个人，请不要重复登记。",

@@ -13,7 +13,7 @@ import (
 // A number is a chain of digits. A digit is any Unicode number (ASCII,
 // full-width ０-９, ①, ٣ …) or a Chinese digit word (〇 零 一 幺 二 两 三 四 五
 // 六 七 八 九 and 壹 贰 叁 肆 伍 陆 柒 捌 玖). Digits chain across separators —
-// spaces of any kind (also no-break and full-width spaces), - . / _ + ( )
+// spaces of any kind (also no-break and full-width spaces), - . / _ +
 // and their full-width forms, dashes, middle dots — up to three visible
 // separators between two digits; invisible characters (zero-width spaces,
 // joiners, combining marks) do not count and never break a chain. A line
@@ -249,7 +249,7 @@ func IsDigitRune(r rune) bool {
 func isNumberSeparator(r rune) bool {
 	if r < utf8.RuneSelf {
 		switch r {
-		case ' ', '\t', '-', '.', '/', '_', '+', '(', ')':
+		case ' ', '\t', '-', '.', '/', '_', '+':
 			return true
 		}
 		return false
@@ -257,7 +257,7 @@ func isNumberSeparator(r rune) bool {
 	switch r {
 	case '\n', '\r', '\v', '\f', 0x85, 0x2028, 0x2029:
 		return false // a line break ends a number
-	case '-', '.', '/', '_', '+', '(', ')', '－', '．', '／', '＿', '＋', '（', '）',
+	case '-', '.', '/', '_', '+', '－', '．', '／', '＿', '＋',
 		'‐', '‑', '‒', '–', '—', '―', '−', '·', '・', '･', '。':
 		return true
 	}
