@@ -36,33 +36,20 @@ var texts = map[string][2]string{
 		"📋 <b>%s</b>：指挥部群。每晚自动发送各村汇总；/today 查看今天各村的数字。",
 		"📋 <b>%s</b>: the command group. The evening roll-up of every village is posted here; /today shows today's numbers.",
 	},
-	"templateUsage": {"用法：/template 类型。类型：返乡 发热 婚丧 租户 日报", "Usage: /template KIND, one of arrival fever gathering tenant daily"},
-	"template":      {"复制下面的模板，改成实际内容后发送：\n<pre>%s</pre>%s", "Copy this template, fill it in and send it:\n<pre>%s</pre>%s"},
-	"optional":      {"\n选填：%s", "\nOptional: %s"},
-	"bindUsage":     {"用法：/bind village 村名，或 /bind command 指挥部名称", "Usage: /bind village NAME, or /bind command NAME"},
-	"notOperator":   {"只有运营者可以绑定或解绑群。请私聊本机器人发送 /whoami 查看你的用户 id，把它发给部署本机器人的管理员，由他把你加为运营者。", "Only operators can bind or unbind groups. Send /whoami to the bot in a private chat for your user id and give it to whoever runs this bot, to be added as an operator."},
-	"boundVillage":  {"✅ 已绑定：本群是 <b>%s</b> 的村群。\n网格员请发送 /join 加入日报名单；发送 /help 查看报告格式。", "✅ Bound: this group is the village group of <b>%s</b>.\nGrid workers: send /join to join the daily roster; /help shows how to report."},
-	"boundCommand":  {"✅ 已绑定：本群是 <b>%s</b> 指挥部群，每晚会收到各村汇总。", "✅ Bound: this group is the command group <b>%s</b>; the evening roll-up is posted here."},
-	"nameTaken":     {"“%s”已经绑定到另一个群。同一个村只能有一个村群。", "“%s” is already bound to another group. A village has one group."},
-	"unbound":       {"已解除绑定：本群不再处理报告，已有记录都保留。", "Unbound: this group no longer takes reports; what was recorded is kept."},
-	"notBound":      {"本群没有绑定。", "This group is not bound."},
-	"villageUsage":  {"用法：/village 村名（你需要在这个村的村群里），或 /village 邀请码。已有的村：%s", "Usage: /village NAME (you need to be in that village's group), or /village CODE. Villages: %s"},
-	"villageSet":    {"✅ 好的，你在这里登记的租户将记在 <b>%s</b>。现在可以发送租户登记了。", "✅ Done: tenants you register here are recorded for <b>%s</b>. You can send tenant reports now."},
-	"noVillage":     {"没有叫“%s”的村。已有的村：%s", "There is no village called “%s”. Villages: %s"},
-	"chooseVillage": {"请先发送 <code>/village 村名</code> 选择你所在的村，再发送报告。", "Please send <code>/village NAME</code> to choose your village first, then send the report."},
-	"villageNotMember": {
-		"你不在“%s”的村群里，不能登记到这个村。\n请先加入村群；或者请村干部、网格员在村群里发送 /invite 要一个邀请码，再在这里发送 <code>/village 邀请码</code>。",
-		"You are not in the group of “%s”, so you cannot register tenants for it.\nJoin the village's group first, or ask a village official or grid worker to send /invite in the group and send <code>/village CODE</code> here.",
-	},
-	"villageCheckFailed": {"暂时无法确认你是否在“%s”的村群里，请稍后再试，或者用村里给的邀请码：<code>/village 邀请码</code>。", "Could not check whether you are in the group of “%s” just now: try again later, or use an invite code from the village: <code>/village CODE</code>."},
-	"inviteUnknown":      {"邀请码“%s”不对，请核对后再发，或者向村里重新要一个。", "The invite code “%s” is not right: check it, or ask the village for a new one."},
-	"inviteUsed":         {"邀请码“%s”已经用过了，每个邀请码只能用一次。请向村里重新要一个。", "The invite code “%s” has been used: each code works once. Ask the village for a new one."},
-	"inviteExpired":      {"邀请码“%s”已过期（24小时内有效）。请向村里重新要一个。", "The invite code “%s” has expired (codes work for 24 hours). Ask the village for a new one."},
-	"inviteCreated": {
-		"🔑 房东邀请码：<code>%s</code>\n请把它交给房东：房东私聊本机器人发送 <code>/village %s</code>，就能把租户登记到 <b>%s</b>。\n%d 小时内有效，只能用一次。",
-		"🔑 Landlord invite code: <code>%s</code>\nGive it to the landlord, who sends <code>/village %s</code> to the bot in a private chat to register tenants for <b>%s</b>.\nValid for %d hours, once.",
-	},
-	"inviteNotAllowed": {"只有本群管理员或日报名单上的网格员可以生成邀请码。", "Only this group's admins or grid workers on the daily roster can create invite codes."},
+	"templateUsage":    {"用法：/template 类型，例如 /template 返乡。类型：%s", "Usage: /template KIND, e.g. /template arrival. Kinds: %s"},
+	"template":         {"复制下面的模板，改成实际内容后发送：\n<pre>%s</pre>%s", "Copy this template, fill it in and send it:\n<pre>%s</pre>%s"},
+	"optional":         {"\n选填：%s", "\nOptional: %s"},
+	"bindUsage":        {"用法：/bind village 村名，或 /bind command 指挥部名称", "Usage: /bind village NAME, or /bind command NAME"},
+	"notOperator":      {"只有运营者可以绑定或解绑群。请私聊本机器人发送 /whoami 查看你的用户 id，把它发给部署本机器人的管理员，由他把你加为运营者。", "Only operators can bind or unbind groups. Send /whoami to the bot in a private chat for your user id and give it to whoever runs this bot, to be added as an operator."},
+	"boundVillage":     {"✅ 已绑定：本群是 <b>%s</b> 的村群。\n网格员请发送 /join 加入日报名单；发送 /help 查看报告格式。", "✅ Bound: this group is the village group of <b>%s</b>.\nGrid workers: send /join to join the daily roster; /help shows how to report."},
+	"boundCommand":     {"✅ 已绑定：本群是 <b>%s</b> 指挥部群，每晚会收到各村汇总。", "✅ Bound: this group is the command group <b>%s</b>; the evening roll-up is posted here."},
+	"nameTaken":        {"“%s”已经绑定到另一个群。同一个村只能有一个村群。", "“%s” is already bound to another group. A village has one group."},
+	"unbound":          {"已解除绑定：本群不再处理报告，已有记录都保留。", "Unbound: this group no longer takes reports; what was recorded is kept."},
+	"notBound":         {"本群没有绑定。", "This group is not bound."},
+	"villageUsage":     {"用法：/village 村名（你需要在这个村的村群里），或 /village 邀请码。已有的村：%s", "Usage: /village NAME (you need to be in that village's group), or /village CODE. Villages: %s"},
+	"villageSet":       {"✅ 好的，你在这里登记的租户将记在 <b>%s</b>。现在可以发送租户登记了。", "✅ Done: tenants you register here are recorded for <b>%s</b>. You can send tenant reports now."},
+	"noVillage":        {"没有叫“%s”的村。已有的村：%s", "There is no village called “%s”. Villages: %s"},
+	"chooseVillage":    {"请先发送 <code>/village 村名</code> 选择你所在的村，再发送报告。", "Please send <code>/village NAME</code> to choose your village first, then send the report."},
 	"reportInGroup":    {"你是 %s 的网格员：报告请直接发到村群里，大家都能看到，汇总也会算上。私聊只给房东登记租户用。", "You are a grid worker of %s: send your reports in the village group, where everyone sees them and they count in the summary. The private chat is for landlords registering tenants."},
 	"villageGone":      {"“%s”已不再有村群，请重新发送 <code>/village 村名</code> 选择你所在的村。", "“%s” has no village group any more: send <code>/village NAME</code> to choose your village again."},
 	"privateKinds":     {"私聊只能登记租户。其他报告请发到村群。", "Only tenant reports are taken in a private chat; send other reports to your village group."},
@@ -96,6 +83,7 @@ var texts = map[string][2]string{
 	"undoReplyNone":    {"这条消息没有对应的报告可撤销（可能已经撤销了）。要撤销报告，请回复那条报告或机器人对它的回复，发送“撤销”；直接发送 /undo 撤销你今天最近的一条。", "No report to withdraw goes with that message (it may be withdrawn already). Reply “undo” to a report or to the bot's answer to it; send /undo alone to withdraw your latest report today."},
 	"replyToReceipt":   {"这条报告已经记录好了。要修改：长按你的原消息 → 编辑；要撤销：回复机器人的这条回复，发送“撤销”。", "That report is recorded. To change it, long-press your message → Edit; to withdraw it, reply “undo” to the bot's answer."},
 	"replyToBot":       {"没看懂这条回复，没有记录。报告请以类型开头发送（返乡、发热、婚丧、租户、日报），例如：\n<code>返乡 张强 13812345678 从武汉返回 2月5日 郝家店村3组</code>\n发送 /template 类型 获取模板，回复模板填写即可。", "I did not understand that reply, so nothing was recorded. Start a report with its kind (/arrival, /fever, /gathering, /tenant, /daily), or send /template KIND and reply to the template with the details."},
+	"replyInCommand":   {"指挥部群不收报告：报告请发到各村的村群。在这里可以发送 /today 看今天各村的数字，/list 返乡 看登记，/observation 看居家观察人员。", "The command group takes no reports: send them in the village groups. Here, /today shows every village's numbers, /list arrival the registrations, /observation who is under home observation."},
 	"withdrawnEdit":    {"这条报告已经撤销，编辑不会恢复它，本次修改没有记录。如需重新登记，请把内容作为一条新消息重新发送。", "This report was withdrawn: editing it does not bring it back, and the edit was not recorded. To file it again, send it as a new message."},
 	"kindMissing":      {"🤔 这条看起来像一条登记，但开头没有写类型，所以没有记录。请长按你的消息 → 编辑，在最前面加上类型（返乡、发热、婚丧、租户、日报），例如：\n<code>返乡 张强 13812345678 从武汉返回 2月5日 郝家店村3组</code>", "🤔 This looks like a report, but it does not start with its kind, so nothing was recorded. Long-press your message → Edit and put the kind first (/arrival, /fever, /gathering, /tenant, /daily)."},
 	"kindMissingOne":   {"🤔 这条看起来像%s，但开头没有写类型，所以没有记录。请长按你的消息 → 编辑，在最前面加上“%s”。", "🤔 This looks like a %s, but it does not start with its kind, so nothing was recorded. Long-press your message → Edit and put %s first."},
@@ -136,6 +124,9 @@ var texts = map[string][2]string{
 // say renders a text in a language.
 func say(lang report.Lang, name string, args ...any) string {
 	t, ok := texts[name]
+	if !ok {
+		t, ok = villageTexts[name]
+	}
 	if !ok {
 		return name
 	}

@@ -223,3 +223,24 @@ func privateDuplicates(rev store.Revision, found []store.Revision) []string {
 	}
 	return nil
 }
+
+// villageTexts are the answers of /village and /invite (say looks here
+// after texts).
+var villageTexts = map[string][2]string{
+	"villageNotMember": {
+		"你不在“%s”的村群里，不能登记到这个村。\n请先加入村群；或者请村干部、网格员在村群里发送 /invite 要一个邀请码，再在这里发送 <code>/village 邀请码</code>。",
+		"You are not in the group of “%s”, so you cannot register tenants for it.\nJoin the village's group first, or ask a village official or grid worker to send /invite in the group and send <code>/village CODE</code> here.",
+	},
+	"villageCheckFailed": {
+		"暂时无法确认你是否在“%s”的村群里，请稍后再试，或者用村里给的邀请码：<code>/village 邀请码</code>。",
+		"Could not check whether you are in the group of “%s” just now: try again later, or use an invite code from the village: <code>/village CODE</code>.",
+	},
+	"inviteUnknown": {"邀请码“%s”不对，请核对后再发，或者向村里重新要一个。", "The invite code “%s” is not right: check it, or ask the village for a new one."},
+	"inviteUsed":    {"邀请码“%s”已经用过了，每个邀请码只能用一次。请向村里重新要一个。", "The invite code “%s” has been used: each code works once. Ask the village for a new one."},
+	"inviteExpired": {"邀请码“%s”已过期（24小时内有效）。请向村里重新要一个。", "The invite code “%s” has expired (codes work for 24 hours). Ask the village for a new one."},
+	"inviteCreated": {
+		"🔑 房东邀请码：<code>%s</code>\n请把它交给房东：房东私聊本机器人发送 <code>/village %s</code>，就能把租户登记到 <b>%s</b>。\n%d 小时内有效，只能用一次。",
+		"🔑 Landlord invite code: <code>%s</code>\nGive it to the landlord, who sends <code>/village %s</code> to the bot in a private chat to register tenants for <b>%s</b>.\nValid for %d hours, once.",
+	},
+	"inviteNotAllowed": {"只有本群管理员或日报名单上的网格员可以生成邀请码。", "Only this group's admins or grid workers on the daily roster can create invite codes."},
+}
