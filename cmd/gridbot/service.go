@@ -57,6 +57,7 @@ func newService(cfg config, st *store.Store, client *http.Client, username strin
 	s.handler = handlers.New(handlers.Config{
 		Operators: cfg.Operators, BotUsername: username, Location: cfg.Location,
 		ReceiptDelay: cfg.ReceiptDelay, OnReport: s.metrics.Report, PrivacyMode: opts.privacy,
+		Members: bot.NewMembers(api),
 		OnSettings: func(int64) {
 			if err := s.sched.Reconcile(context.Background()); err != nil {
 				log.Error("rescheduling failed", "err", err)
@@ -69,13 +70,10 @@ func newService(cfg config, st *store.Store, client *http.Client, username strin
 	proc := bot.NewProcessor(s.handler, st, opts.now, log, s.metrics, s.sender.Wake)
 	s.dispatch = bot.NewDispatcher(proc, opts.workers, log)
 	s.sched = schedules.New(st, s.handler, opts.now, cfg.Location, log, s.sender.Wake)
-	s.handler.HandlePresses(schedules.ReminderButton, s.sched.Press)
+	s.handler.HandlePresses(schedules.ReminderButton, s.sched.Carrier, s.sched.Press)
 	return s, nil
 }
 
-// run polls (unless in webhook mode), sends and schedules until ctx ends,
-// then stops taking updates and finishes what is under way. It returns an
-// error only when the bot cannot go on: Telegram refused the token.
 // maxDrainBatches bounds the updates handled before the scheduler starts.
 const maxDrainBatches = 50
 
@@ -96,6 +94,9 @@ func drainPending(ctx context.Context, p *bot.Poller, log *slog.Logger) {
 	}
 }
 
+// run polls (unless in webhook mode), sends and schedules until ctx ends,
+// then stops taking updates and finishes what is under way. It returns an
+// error only when the bot cannot go on: Telegram refused the token.
 func (s *service) run(ctx context.Context) error {
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
