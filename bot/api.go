@@ -2,10 +2,13 @@
 // (its own long-poll loop, or a webhook whose secret it checks), turns them
 // into handlers.Message and handlers.Press, records the handlers' actions in
 // the durable outbox, and only then confirms the update to Telegram. A
-// sender drains the outbox at Telegram's pace: one message a second and 20
-// a minute per group, 30 a second overall, merging receipts that are due
-// together, honouring 429 retry_after, retrying 5xx and timeouts with
-// backoff, following chat migrations and giving up on 400 and 403.
+// sender drains the outbox under Telegram's limits, every call counted
+// (pacer.go: one message a second per chat, 19 calls a minute per group,
+// 25 a second overall), merging receipts that are due together, splitting
+// long texts as Telegram counts them (textsplit.go), honouring 429
+// retry_after, retrying 5xx and timeouts with backoff, following chat
+// migrations and giving up on 400 and 403. Replicas take turns by a lease
+// and fence each send (lease.go).
 //
 // go-telegram/bot is used as a typed client only; its poller and router are
 // not used (they confirm updates before handling them, handle them in
