@@ -372,7 +372,7 @@ func matchTrigger(s, botUsername string) triggerMatch {
 		case ascii && !explicit && !strings.HasPrefix(rest, ":") && !strings.HasPrefix(rest, "\n"):
 			// "fever clinic opens at 9": English words need # or /.
 			continue
-		case !startsWithBoundary(rest) && !startsWithLabel(kind, rest):
+		case !startsWithBoundary(rest) && !startsWithLabel(kind, rest) && !gluedRunOn(rest):
 			continue
 		}
 		return triggerMatch{kind: kind, trigger: word, body: trimBodyStart(rest), explicit: explicit}
@@ -515,7 +515,17 @@ func (p *parser) chunkBody(body string) {
 	}
 	hard := true
 	start := -1
+	var emitWord func(w string)
 	emit := func(w string) {
+		if pieces := splitRunOn(w); pieces != nil {
+			for _, piece := range pieces {
+				emitWord(piece)
+			}
+			return
+		}
+		emitWord(w)
+	}
+	emitWord = func(w string) {
 		defer func() { hard = false }()
 		if w == ":" || w == "=" {
 			if cur != nil && (cur.field != "" || cur.label != "") && len(cur.parts) == 0 {

@@ -313,7 +313,7 @@ func cleanText(s string) string {
 }
 
 // originVerbs end an origin written as a phrase: 从武汉返回, 武汉返乡.
-var originVerbs = []string{"返回", "返乡", "回来", "归来", "回乡", "回到", "到达", "来到", "而来", "过来", "返", "回", "来"}
+var originVerbs = []string{"回来的", "过来的", "返回的", "返乡的", "来的", "回的", "返回", "返乡", "回来", "归来", "回乡", "回到", "到达", "来到", "而来", "过来", "返", "回", "来"}
 
 // normalizeOrigin strips the words around a place: 从武汉返回 → 武汉. It
 // strips to a fixed point, so normalising twice changes nothing.
