@@ -261,7 +261,7 @@ func onlyShareable(fields, others map[string]bool) bool {
 		return false
 	}
 	for f := range fields {
-		if !shareableFields[f] || others[f] && f != "note" {
+		if !shareableFields[f] || others[f] {
 			return false
 		}
 	}

@@ -367,6 +367,13 @@ func matchTrigger(s, botUsername string) triggerMatch {
 		if r, ok := cutAnyPrefix(rest, "】", "]"); ok {
 			rest, explicit = r, true
 		}
+		if strings.HasPrefix(rest, "(") {
+			// 返乡登记（郝家店村3组）: what the brackets hold is stated for
+			// the whole message
+			if j := strings.IndexByte(rest, ')'); j > 1 && j < 64 && !strings.Contains(rest[:j], "\n") {
+				rest, explicit = ","+rest[1:j]+","+rest[j+1:], true
+			}
+		}
 		ascii := word[0] < utf8.RuneSelf
 		switch {
 		case ascii && !explicit && !strings.HasPrefix(rest, ":") && !strings.HasPrefix(rest, "\n"):
@@ -519,6 +526,7 @@ func (p *parser) chunkBody(body string) {
 	emit := func(w string) {
 		if pieces := splitRunOn(w); pieces != nil {
 			for _, piece := range pieces {
+				hard = true // the pieces of a run-on never join each other
 				emitWord(piece)
 			}
 			return
@@ -527,6 +535,7 @@ func (p *parser) chunkBody(body string) {
 	}
 	emitWord = func(w string) {
 		defer func() { hard = false }()
+		w = stripListMarker(w) // 1.张三, ②李四
 		if w == ":" || w == "=" {
 			if cur != nil && (cur.field != "" || cur.label != "") && len(cur.parts) == 0 {
 				cur.pending = true
@@ -1329,6 +1338,8 @@ func (p *parser) normalize(field, raw string) (value, code, detail string) {
 			return normalizeOrigin(raw), "", ""
 		case "address":
 			return normalizeAddress(raw), "", ""
+		case "transport":
+			return normalizeTransport(raw), "", ""
 		}
 		return raw, "", ""
 	case Int:

@@ -14,6 +14,9 @@ import (
 // people or tables. Words without such shapes, and well-formed values
 // (郝家店村3组12号, 钢花路社区5号楼2单元301), are left whole.
 
+// runOnFillers are words between the shapes of a run-on that say nothing.
+var runOnFillers = map[string]bool{"都是": true, "均是": true, "均系": true, "都": true, "均": true, "是": true, "的": true}
+
 // runOnLabels are the labels a run-on is cut before.
 var runOnLabels = []string{
 	"联系电话", "手机号码", "手机号", "电话", "手机", "身份证号", "身份证", "体温", "住址", "地址", "现住址", "年龄", "性别", "姓名",
@@ -91,6 +94,9 @@ func splitRunOn(w string) []string {
 		// a label alone goes with the value after it: 电话 + 135…
 		if n := len(pieces); n > 0 && isRunOnLabel(pieces[n-1]) {
 			pieces[n-1] += piece
+			continue
+		}
+		if runOnFillers[piece] {
 			continue
 		}
 		pieces = append(pieces, piece)
@@ -230,12 +236,16 @@ func runOnHan(s string) int {
 		}
 	}
 	if rest, ok := strings.CutPrefix(s, "从"); ok {
-		// 从武汉回来的: two to eight characters, then a verb
+		// 从武汉回来的: two to eight characters, then a verb; 从武汉自驾回来的
+		// ends before the means of travel
 		n := 0
 		for i, r := range rest {
 			if n >= 2 {
 				if v := hasAnyPrefix(rest[i:], runOnOriginVerbs); v != "" {
 					return len("从") + i + len(v)
+				}
+				if t := hasAnyPrefix(rest[i:], transportWords); t != "" {
+					return len("从") + i
 				}
 			}
 			if n >= 8 || r < utf8.RuneSelf {

@@ -429,3 +429,14 @@ func isPlaceholder(s string) bool {
 	}
 	return false
 }
+
+// normalizeTransport drops the verb a means of travel is typed with:
+// 自驾回来的 → 自驾, 坐高铁回来 → 坐高铁.
+func normalizeTransport(s string) string {
+	for _, v := range []string{"回来的", "过来的", "返回的", "回来", "过来", "返回", "来的"} {
+		if r, ok := strings.CutSuffix(s, v); ok && r != "" && containsAny(r, transportWords) {
+			return r
+		}
+	}
+	return s
+}
