@@ -75,12 +75,32 @@ var zeroCounts = map[string]string{
 // zeroCount recognises 无返乡, 无发热人员, 没有发热 and returns the count
 // field they set to zero.
 func zeroCount(s string) string {
-	for _, p := range []string{"没有发现", "没发现", "未发现", "没有新增", "无新增", "暂无", "没有", "无"} {
+	for _, p := range zeroPrefixes {
 		if rest, ok := strings.CutPrefix(s, p); ok {
+			rest = strings.TrimSuffix(rest, "的") // 没有发烧的
 			return zeroCounts[rest]
 		}
 	}
 	return ""
+}
+
+// zeroPrefixes say that nothing of a kind was found.
+var zeroPrefixes = []string{"没有发现", "没发现", "暂未发现", "未发现", "没有新增", "无新增", "暂无", "没有", "无"}
+
+// isZeroPhrase recognises 未发现异常情况, 没有发现任何异常: all counts zero.
+func isZeroPhrase(s string) bool {
+	if zeroWords[s] {
+		return true
+	}
+	for _, p := range zeroPrefixes {
+		if rest, ok := strings.CutPrefix(s, p); ok {
+			switch rest {
+			case "异常", "异常情况", "任何异常", "特殊情况", "任何情况", "情况":
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // isAddress reports whether unlabelled text is an address.

@@ -398,6 +398,7 @@ func dailyPrefix(s string) bool {
 		return false
 	}
 	for _, w := range words {
+		w = strings.TrimSuffix(w, "的") // 今天的日报
 		for _, today := range []string{"今日", "今天", "本日"} {
 			if r, ok := strings.CutSuffix(w, today); ok {
 				w = r
@@ -945,7 +946,7 @@ func (p *parser) classify(t string) (string, strength) {
 	switch p.kind {
 	case Daily:
 		t = trimToday(t)
-		if zeroWords[strings.ToLower(t)] {
+		if isZeroPhrase(strings.ToLower(t)) {
 			return fieldZero, weak
 		}
 		if f := zeroCount(t); f != "" {
