@@ -151,6 +151,13 @@ func isPlace(s string) bool {
 	return false
 }
 
+// notNames are short words of reports that have the shape of a name.
+var notNames = map[string]bool{
+	"简办": true, "从简": true, "简办简办": true, "取消": true, "已取消": true, "延期": true, "推迟": true, "劝导": true, "已劝导": true,
+	"劝阻": true, "已劝阻": true, "登记": true, "已登记": true, "报备": true, "已报备": true, "正常": true, "隔离": true, "居家": true,
+	"无": true, "暂无": true, "备注": true, "其他": true, "其它": true, "收到": true, "好的": true, "明白": true,
+}
+
 // notInNames are characters of questions and chat that no name holds.
 const notInNames = "吗呢吧啊呀么哪谁几怎什了的是在有没不要好"
 
@@ -158,6 +165,9 @@ const notInNames = "吗呢吧啊呀么哪谁几怎什了的是在有没不要好
 // to four Han characters (a middle dot allowed for longer names), or one
 // to four capitalised Latin words.
 func isName(s string) bool {
+	if notNames[s] {
+		return false
+	}
 	n := utf8.RuneCountInString(s)
 	if hasHan(s) {
 		if n < 2 || n > 8 {

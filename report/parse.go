@@ -459,7 +459,7 @@ func startsWithBoundary(s string) bool {
 		return true
 	}
 	r, _ := utf8.DecodeRuneInString(s)
-	return strings.ContainsRune(" \n,;:=。|!?-~/#【[", r)
+	return strings.ContainsRune(" \n,;:=。|!?-~/#【[", r) || r >= 0x2190 && (unicode.IsSymbol(r) || unicode.Is(unicode.So, r))
 }
 
 // startsWithLabel reports whether s starts with a label of kind followed by
@@ -477,7 +477,9 @@ func startsWithLabel(kind Kind, s string) bool {
 
 // trimBodyStart drops the separators between a trigger and its fields.
 func trimBodyStart(s string) string {
-	return strings.TrimLeft(s, " :=-~|!】]")
+	return strings.TrimLeftFunc(s, func(r rune) bool {
+		return strings.ContainsRune(" :=-~|!】]", r) || r >= 0x2190 && (unicode.IsSymbol(r) || unicode.Is(unicode.So, r))
+	})
 }
 
 // chunk is one field's worth of words: labelled (field set, or label set
@@ -969,6 +971,9 @@ func (p *parser) classify(t string) (string, strength) {
 		}
 	}
 	hasOrigin := tables.allowed[p.kind]["origin"]
+	if p.kind == Arrival && isTransportPhrase(t) {
+		return "transport", weak // 自驾返回, 坐高铁回来的
+	}
 	if hasOrigin && isOriginPhrase(t) {
 		return "origin", weak
 	}

@@ -39,6 +39,14 @@ func splitRunOn(w string) []string {
 		return nil
 	}
 	cuts := make([]int, 0, 16)
+	// sure is set by a cut that alone makes two pieces: an address and
+	// the name after it (相台村3组张建国), a place and the travel after it
+	// (从武汉坐高铁回来的)
+	sure := false
+	if i := nameAfterAddress(w); i > 0 {
+		cuts = append(cuts, i)
+		sure = true
+	}
 	cut := func(i int) {
 		if i > 0 && i < len(w) && (len(cuts) == 0 || cuts[len(cuts)-1] < i) {
 			cuts = append(cuts, i)
@@ -65,6 +73,9 @@ func splitRunOn(w string) []string {
 		}
 		rest := w[i:]
 		if end := runOnHan(rest); end > 0 {
+			if strings.HasPrefix(rest, "从") && end < len(rest) && transportAt(rest[end:]) != "" {
+				sure = true
+			}
 			cut(i)
 			if end < len(rest) {
 				cut(i + end)
@@ -101,7 +112,7 @@ func splitRunOn(w string) []string {
 		}
 		pieces = append(pieces, piece)
 	}
-	if len(pieces) < 2 || len(pieces) == 2 && !hasLongDigitRun(w) {
+	if len(pieces) < 2 || len(pieces) == 2 && !sure && !hasLongDigitRun(w) {
 		return nil
 	}
 	return pieces
@@ -244,7 +255,7 @@ func runOnHan(s string) int {
 				if v := hasAnyPrefix(rest[i:], runOnOriginVerbs); v != "" {
 					return len("从") + i + len(v)
 				}
-				if t := hasAnyPrefix(rest[i:], transportWords); t != "" {
+				if transportAt(rest[i:]) != "" {
 					return len("从") + i
 				}
 			}
@@ -261,6 +272,38 @@ func runOnHan(s string) int {
 		}
 	}
 	return 0
+}
+
+// transportAt returns the means of travel s starts with: 自驾, 坐高铁,
+// 乘坐火车; or "".
+func transportAt(s string) string {
+	for _, verb := range []string{"乘坐", "搭乘", "坐", "乘", "搭", "开"} {
+		if r, ok := strings.CutPrefix(s, verb); ok {
+			if t := hasAnyPrefix(r, transportWords); t != "" {
+				return verb + t
+			}
+		}
+	}
+	return hasAnyPrefix(s, transportWords)
+}
+
+// nameAfterAddress finds a name glued after an address (相台村3组张建国)
+// and returns where it starts, or 0.
+func nameAfterAddress(w string) int {
+	best := -1
+	for _, m := range []string{"组", "号", "室", "单元", "楼"} {
+		if i := strings.LastIndex(w, m); i >= 0 && i+len(m) > best {
+			best = i + len(m)
+		}
+	}
+	if best <= 0 || best >= len(w) {
+		return 0
+	}
+	tail := w[best:]
+	if n := utf8.RuneCountInString(tail); n < 2 || n > 3 || !isName(tail) || !isAddress(w[:best]) {
+		return 0
+	}
+	return best
 }
 
 // isChineseNumberStart reports 四十五岁 after 男: a Chinese numeral and an age.

@@ -433,10 +433,24 @@ func isPlaceholder(s string) bool {
 // normalizeTransport drops the verb a means of travel is typed with:
 // 自驾回来的 → 自驾, 坐高铁回来 → 坐高铁.
 func normalizeTransport(s string) string {
-	for _, v := range []string{"回来的", "过来的", "返回的", "回来", "过来", "返回", "来的"} {
+	for _, v := range transportVerbs {
 		if r, ok := strings.CutSuffix(s, v); ok && r != "" && containsAny(r, transportWords) {
 			return r
 		}
 	}
 	return s
+}
+
+// transportVerbs end a means of travel typed as a phrase: 自驾返回.
+var transportVerbs = []string{"回来的", "过来的", "返回的", "返乡的", "回来", "过来", "返回", "返乡", "来的"}
+
+// isTransportPhrase recognises 自驾返回, 坐高铁回来的: a means of travel
+// and a verb, with no place in it.
+func isTransportPhrase(s string) bool {
+	for _, v := range transportVerbs {
+		if r, ok := strings.CutSuffix(s, v); ok && r != "" {
+			return utf8.RuneCountInString(r) <= 6 && transportAt(r) == r && !isPlace(r)
+		}
+	}
+	return false
 }
