@@ -171,7 +171,9 @@ func (st *state) outboxWhere(c *cond) (driver.OutboxMessage, bool, error) {
 		return m, false, err
 	}
 	foldAttempts(&m, attempts)
-	m.Chat = st.alias.currentOf(m.Chat)
+	// stored under the chat's home when it was queued: that may be an id
+	// that a migration made an alias since
+	m.Chat = st.alias.currentOf(st.alias.resolve(m.Chat))
 	return m, true, nil
 }
 

@@ -55,8 +55,10 @@ func (e *Engine) Bindings(ctx context.Context) ([]driver.Binding, error) {
 	if err := e.check("bindings"); err != nil {
 		return nil, err
 	}
+	// homes is chat_home of every row, as one join
 	rows, err := e.pool.Query(ctx, `WITH homes AS (
-			SELECT chat_home(home_chat) AS home, seq, role, name, by_user, at FROM bindings
+			SELECT coalesce(m.home_chat, b.home_chat) AS home, b.seq, b.role, b.name, b.by_user, b.at
+			FROM bindings b LEFT JOIN chat_migrations m ON m.to_chat = b.home_chat
 		), latest AS (
 			SELECT DISTINCT ON (home) home, role, name, by_user, at
 			FROM homes ORDER BY home, seq DESC

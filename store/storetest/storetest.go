@@ -367,6 +367,7 @@ func testMigrationAfterFacts(t *testing.T, h Harness) {
 		Settings: []driver.Setting{{Chat: super, Key: "summary", Value: "21:00", By: 7, At: at(1)}, {Chat: super, Key: "tz", Value: "Asia/Urumqi", By: 7, At: at(1)}},
 	})
 	save(t, e, arrival(super, 2, 0, "张三", "13812345678", day0, day0))
+	commit(t, e, driver.Changes{Outbox: []driver.OutboxMessage{outboxMsg("before-migration", super, at(1))}})
 	commit(t, e, driver.Changes{Migrations: []driver.Migration{{From: old, To: super, At: at(2)}}})
 
 	check := func(e driver.Engine, when string) {
@@ -414,6 +415,18 @@ func testMigrationAfterFacts(t *testing.T, h Harness) {
 	}
 	defer e2.Close()
 	check(e2, "reopened")
+	// and when the chat moves on, all of it follows to the newest id
+	const next = -1001000000303
+	commit(t, e2, driver.Changes{Migrations: []driver.Migration{{From: super, To: next, At: at(5)}}})
+	if m, ok, err := e2.Outbox(ctx, "before-migration"); err != nil || !ok || m.Chat != next {
+		t.Errorf("a message queued under the supergroup's id before its migration goes to %d (%v, %v), want the newest id %d", m.Chat, ok, err, next)
+	}
+	if due, err := e2.Due(ctx, at(10), 10); err != nil || len(due) != 1 || due[0].Chat != next {
+		t.Errorf("Due = %+v, %v; want the message, to %d", due, err, next)
+	}
+	if b, ok, _ := e2.Binding(ctx, old); !ok || b.Chat != next {
+		t.Errorf("Binding after a second migration: %+v", b)
+	}
 }
 
 func testRoster(t *testing.T, h Harness) {
