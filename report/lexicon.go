@@ -156,6 +156,8 @@ var notNames = map[string]bool{
 	"简办": true, "从简": true, "简办简办": true, "取消": true, "已取消": true, "延期": true, "推迟": true, "劝导": true, "已劝导": true,
 	"劝阻": true, "已劝阻": true, "登记": true, "已登记": true, "报备": true, "已报备": true, "正常": true, "隔离": true, "居家": true,
 	"无": true, "暂无": true, "备注": true, "其他": true, "其它": true, "收到": true, "好的": true, "明白": true,
+	"降温": true, "升温": true, "下雨": true, "下雪": true, "刮风": true, "天冷": true, "保暖": true, "注意": true,
+	"开会": true, "辛苦": true, "大家": true, "谢谢": true, "通知": true,
 }
 
 // notInNames are characters of questions and chat that no name holds.

@@ -83,7 +83,7 @@ func splitRunOn(w string) []string {
 			i += end
 			continue
 		}
-		if h := homeAt(rest); h != "" {
+		if h := homeAt(rest); h != "" && !afterAny(w[:i], "入居租暂同留借") {
 			cut(i)
 			i += len(h)
 			continue
@@ -304,6 +304,13 @@ func nameAfterAddress(w string) int {
 		return 0
 	}
 	return best
+}
+
+// afterAny reports whether s ends with one of the runes of set: 入住 is
+// no 住 before an address.
+func afterAny(s, set string) bool {
+	r, _ := utf8.DecodeLastRuneInString(s)
+	return s != "" && strings.ContainsRune(set, r)
 }
 
 // isChineseNumberStart reports 四十五岁 after 男: a Chinese numeral and an age.
