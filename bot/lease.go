@@ -2,58 +2,66 @@ package bot
 
 import (
 	"context"
+	"strconv"
 	"sync"
 	"time"
 
 	"gridbot/store"
 )
 
-// lease is a sender's turn to send, one minute at a time. The holder
-// claims the next minute before this one ends, so it keeps sending while
-// it lives; another replica takes over the minute after it dies. No two
-// replicas send in the same minute, so none sends a message twice.
+// Replicas sharing one store take turns sending by a lease with a short
+// expiry. The holder renews it while it sends — before a call whenever
+// less than leaseRenew of it is left — so it keeps its turn while it
+// lives; when it dies or hangs, the lease runs out within leaseTTL and
+// another replica, or the same one restarted, takes over. A restarted
+// process is a new holder: it waits out its predecessor's lease, at most
+// leaseTTL.
+//
+// The lease decides who sends, which keeps the replicas within one
+// pacer's limits; it does not by itself keep a message from going twice
+// (a holder can stall past its lease, for instance in a slow call). Each
+// send is fenced: before the call the sender claims the message's
+// attempt and records the attempt as in flight in one durable step (see
+// Sender.fence), so two replicas can never both make the same attempt,
+// and the message is not due for anyone while its call may still be
+// under way.
+const (
+	leaseName  = "sender"
+	leaseTTL   = 3 * time.Second
+	leaseRenew = 2 * time.Second
+)
+
+// lease is this process's view of the sender's lease.
 type lease struct {
 	store  SenderStore
-	mu     sync.Mutex
-	held   map[time.Time]bool // minutes claimed (true) or lost (false)
-	prefix string
+	holder string
+
+	mu    sync.Mutex
+	until time.Time // when the lease this process holds runs out; zero: not held
 }
 
-// leaseAhead is how early the holder claims the next minute.
-const leaseAhead = 15 * time.Second
-
+// hold reports whether this process holds the lease at now, renewing it
+// (or trying to take it) when less than leaseRenew of it is left.
 func (l *lease) hold(ctx context.Context, now time.Time) (bool, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	minute := now.Truncate(time.Minute)
-	held, known := l.held[minute]
-	if !known {
-		ok, err := l.claim(ctx, minute)
-		if err != nil {
-			return false, err
-		}
-		held = ok
+	if l.until.Sub(now) >= leaseRenew {
+		return true, nil
 	}
-	if held && now.After(minute.Add(time.Minute-leaseAhead)) {
-		if _, known := l.held[minute.Add(time.Minute)]; !known {
-			if _, err := l.claim(ctx, minute.Add(time.Minute)); err != nil {
-				return false, err
-			}
-		}
+	held, err := l.store.Lease(ctx, leaseName, l.holder, now, now.Add(leaseTTL))
+	if err != nil {
+		l.until = time.Time{}
+		return false, err
 	}
-	for m := range l.held { // remember only what is still useful
-		if m.Before(minute) {
-			delete(l.held, m)
-		}
+	if held {
+		l.until = now.Add(leaseTTL)
+	} else {
+		l.until = time.Time{}
 	}
 	return held, nil
 }
 
-func (l *lease) claim(ctx context.Context, minute time.Time) (bool, error) {
-	res, err := l.store.Commit(ctx, store.Changes{Claims: []string{l.prefix + minute.UTC().Format("2006-01-02T15:04Z")}})
-	if err != nil {
-		return false, err
-	}
-	l.held[minute] = res.Claimed
-	return res.Claimed, nil
+// fenceKey is the claim a sender takes before an attempt at a message.
+func fenceKey(m store.OutboxMessage, attempt int) string {
+	return "send:" + strconv.FormatInt(m.ID, 10) + ":" + strconv.Itoa(attempt)
 }

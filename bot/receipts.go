@@ -44,8 +44,21 @@ func mergeable(ms []store.OutboxMessage) (receipts, rest []store.OutboxMessage) 
 	return receipts, rest
 }
 
-// sortByDue restores the outbox's order: by due time, then id.
-func sortByDue(ms []store.OutboxMessage) {
+// sortForChat orders a chat's queue: by the rank of its kind (answers,
+// messages, edits, reactions), then as the outbox does, by due time, then
+// id.
+func sortForChat(ms []store.OutboxMessage) {
+	rank := func(m store.OutboxMessage) int {
+		switch handlers.ActionKind(m.Method) {
+		case handlers.Answer:
+			return 0
+		case handlers.Send, handlers.Receipt, handlers.Document:
+			return 1
+		case handlers.React:
+			return 3
+		}
+		return 2 // edits, refreshed receipts; composition records
+	}
 	due := func(m store.OutboxMessage) time.Time {
 		if !m.RetryAt.IsZero() {
 			return m.RetryAt
@@ -53,6 +66,9 @@ func sortByDue(ms []store.OutboxMessage) {
 		return m.NotBefore
 	}
 	sort.SliceStable(ms, func(i, j int) bool {
+		if a, b := rank(ms[i]), rank(ms[j]); a != b {
+			return a < b
+		}
 		if a, b := due(ms[i]), due(ms[j]); !a.Equal(b) {
 			return a.Before(b)
 		}
@@ -100,6 +116,13 @@ func (s *Sender) sendReceipts(ctx context.Context, chat, dest int64, ms []store.
 	if len(parts) == 0 {
 		return max(used, 1)
 	}
+	fenced := make([]store.OutboxMessage, len(parts))
+	for i, p := range parts {
+		fenced[i] = p.m
+	}
+	if !s.fence(ctx, handlers.Receipt, fenced...) {
+		return used
+	}
 	texts := make([]string, len(parts))
 	ids := make([]int64, len(parts))
 	for i, p := range parts {
@@ -108,7 +131,7 @@ func (s *Sender) sendReceipts(ctx context.Context, chat, dest int64, ms []store.
 	text := strings.Join(texts, "\n\n")
 	params := &tg.SendMessageParams{Text: clip(text), ParseMode: models.ParseModeHTML,
 		ReplyParameters: &models.ReplyParameters{MessageID: int(parts[0].a.ReplyTo), AllowSendingWithoutReply: true}}
-	r := s.call(ctx, chat, dest, handlers.Receipt, true, func(ctx context.Context, dest int64) callResult {
+	r := s.call(ctx, chat, dest, handlers.Receipt, func(ctx context.Context, dest int64) callResult {
 		params.ChatID = dest
 		return result(s.api.SendMessage(ctx, params))
 	})
@@ -167,7 +190,7 @@ func (s *Sender) refresh(ctx context.Context, chat, dest int64, a handlers.Actio
 	if text == "" {
 		return callResult{o: sent}
 	}
-	return s.call(ctx, chat, dest, a.Kind, false, func(ctx context.Context, dest int64) callResult {
+	return s.call(ctx, chat, dest, a.Kind, func(ctx context.Context, dest int64) callResult {
 		return result(s.api.EditMessageText(ctx, &tg.EditMessageTextParams{ChatID: dest, MessageID: int(receipt.SentMessageID), Text: clip(text), ParseMode: models.ParseModeHTML}))
 	})
 }

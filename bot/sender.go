@@ -26,6 +26,7 @@ type SenderStore interface {
 	Outbox(ctx context.Context, key string) (store.OutboxMessage, bool, error)
 	CurrentChat(ctx context.Context, chat int64) (int64, error)
 	OutboxStats(ctx context.Context) (int, time.Time, error)
+	Lease(ctx context.Context, name, holder string, now, until time.Time) (bool, error)
 }
 
 // Limits of the sender.
@@ -79,9 +80,14 @@ type SenderOptions struct {
 	// Seed seeds the backoff jitter.
 	Seed uint64
 	// Lease makes replicas sharing one store take turns: only the one
-	// holding the current minute's lease (a claim) sends. The embedded
-	// store has one writer by construction and needs none.
+	// holding the sender's lease sends, and each send is fenced (see
+	// lease.go). The embedded store has one writer by construction and
+	// needs none.
 	Lease bool
+	// Holder names this process in the lease; it must differ between
+	// replicas (gridbot serve uses the host, the process id and a random
+	// number). Empty: a name made from the Sender's address.
+	Holder string
 }
 
 // NewSender returns a Sender.
@@ -95,7 +101,11 @@ func NewSender(api API, st SenderStore, r Renderer, now func() time.Time, log *s
 		rand: rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15)), progress: map[int64]int{},
 	}
 	if opts.Lease {
-		s.lease = &lease{store: st, held: map[time.Time]bool{}, prefix: "sender-lease:"}
+		holder := opts.Holder
+		if holder == "" {
+			holder = fmt.Sprintf("sender-%p", s)
+		}
+		s.lease = &lease{store: st, holder: holder}
 	}
 	return s
 }
@@ -181,8 +191,8 @@ func (s *Sender) sendDue(ctx context.Context) (next time.Time, held bool, err er
 		if err != nil {
 			return time.Time{}, false, fmt.Errorf("sender: lease: %w", err)
 		}
-		if !ok { // another replica sends this minute
-			return now.Truncate(time.Minute).Add(time.Minute), false, nil
+		if !ok { // another replica sends: look again when its lease may have run out
+			return now.Add(idlePoll), false, nil
 		}
 	}
 	limit := s.dueLimit()
@@ -278,11 +288,20 @@ func (s *Sender) gauges(ctx context.Context, now time.Time) {
 	}
 }
 
-// sendChat sends one chat's due messages in order. It returns the time it
-// had to stop at, or zero when it sent everything. Reactions, edits and
-// answers do not wait behind messages held back by the chat's pace.
+// sendChat sends one chat's due messages: answers to presses first, then
+// messages in order, then edits, then reactions (under a flood the chat's
+// 19 calls a minute go to what matters most). It returns the time it had
+// to stop at, or zero when it sent everything. A call held back by a limit
+// holds back every later call of its class and of the classes it
+// includes (see callClass), and a message held back holds back edits and
+// reactions too; answers wait only for the overall limit. An edit or a
+// reaction with no message waiting does not wait the second after the
+// chat's last message.
 func (s *Sender) sendChat(ctx context.Context, chat int64, msgs []store.OutboxMessage) time.Time {
-	var held time.Time // when the first message held back may go
+	msgs = append([]store.OutboxMessage(nil), msgs...)
+	sortForChat(msgs)
+	var held time.Time       // when the first message held back may go
+	blocked := callClass(-1) // calls of this class and above wait; -1: none
 	stop := func(t time.Time) time.Time {
 		if !held.IsZero() && held.Before(t) {
 			return held
@@ -305,19 +324,30 @@ func (s *Sender) sendChat(ctx context.Context, chat int64, msgs []store.OutboxMe
 			i++
 			continue
 		}
+		if !s.ourTurn(ctx) { // the lease was lost: another replica sends
+			return stop(s.now().Add(idlePoll))
+		}
 		dest, err := s.store.CurrentChat(ctx, chat)
 		if err != nil {
 			s.log.Error("current chat", "chat", chat, "err", err)
 			return stop(s.now().Add(idlePoll))
 		}
-		isMessage := a.Kind == handlers.Send || a.Kind == handlers.Receipt || a.Kind == handlers.Document
-		if t := s.pacer.take(dest, isMessage, s.now()); t.After(s.now()) {
-			if !isMessage || s.pacer.earliest(dest, false, s.now()).After(s.now()) {
-				return stop(t)
-			}
-			// only the pace of messages into this chat holds it (and so
-			// every later message of the chat): the rest may go
+		class := classOf(a.Kind)
+		if blocked >= 0 && class >= blocked {
+			i++
+			continue
+		}
+		if t := s.pacer.take(dest, class, s.now()); t.After(s.now()) {
 			held = stop(t)
+			if class == answerCall {
+				return held // the overall limit, or a 429: nothing can go
+			}
+			blocked = class
+			if class == messageCall {
+				// a message waiting for its second keeps the group's
+				// minute for itself: edits and reactions wait behind it
+				blocked = inChatCall
+			}
 			i++
 			continue
 		}
@@ -326,7 +356,7 @@ func (s *Sender) sendChat(ctx context.Context, chat int64, msgs []store.OutboxMe
 			used := s.sendReceipts(ctx, chat, dest, receipts)
 			// the receipts dealt with leave the queue; the rest keep their order
 			left := append(append([]store.OutboxMessage{}, receipts[used:]...), rest...)
-			sortByDue(left)
+			sortForChat(left)
 			msgs = append(msgs[:i], left...)
 			continue
 		}
@@ -334,6 +364,52 @@ func (s *Sender) sendChat(ctx context.Context, chat int64, msgs []store.OutboxMe
 		i++
 	}
 	return held
+}
+
+// ourTurn reports whether this sender may make a call now: it is the only
+// one, or it holds (and if need be renews) the lease.
+func (s *Sender) ourTurn(ctx context.Context) bool {
+	if s.lease == nil {
+		return true
+	}
+	held, err := s.lease.hold(ctx, s.now())
+	if err != nil {
+		s.log.Error("sender lease", "err", err)
+	}
+	return held
+}
+
+// inFlight is how long a fenced message is not due for anyone after its
+// attempt began: longer than the call may take, so that nobody sends it
+// again while the call may still be under way.
+func inFlight(kind handlers.ActionKind) time.Duration {
+	if kind == handlers.Document {
+		return uploadTimeout + leaseTTL
+	}
+	return callTimeout + leaseTTL
+}
+
+// fence makes, with the lease, sure that no other replica makes the same
+// attempt at these messages: it claims each one's next attempt and
+// records it as in flight, in one durable step, before the call. It
+// reports whether the call may go ahead; false means another sender has
+// them (or the store failed: they stay due and are tried again).
+func (s *Sender) fence(ctx context.Context, kind handlers.ActionKind, ms ...store.OutboxMessage) bool {
+	if s.lease == nil {
+		return true // the only sender: nobody else can make the attempt
+	}
+	var c store.Changes
+	now := s.now()
+	for _, m := range ms {
+		c.Claims = append(c.Claims, fenceKey(m, m.Attempts+1))
+		c.Attempts = append(c.Attempts, store.Attempt{MessageID: m.ID, Attempt: m.Attempts + 1, Error: "in flight", RetryAt: now.Add(inFlight(kind)), At: now})
+	}
+	res, err := s.store.Commit(ctx, c)
+	if err != nil {
+		s.log.Error("fencing a send", "err", err)
+		return false
+	}
+	return res.Claimed
 }
 
 // callResult is what one call to Telegram gave.
@@ -357,7 +433,7 @@ func result(msg *models.Message, err error) callResult {
 func boolResult(_ bool, err error) callResult { return result(nil, err) }
 
 // call makes a call to dest, following a migration once.
-func (s *Sender) call(ctx context.Context, chat, dest int64, kind handlers.ActionKind, isMessage bool, do func(ctx context.Context, dest int64) callResult) callResult {
+func (s *Sender) call(ctx context.Context, chat, dest int64, kind handlers.ActionKind, do func(ctx context.Context, dest int64) callResult) callResult {
 	timeout := callTimeout
 	if kind == handlers.Document {
 		timeout = uploadTimeout
@@ -373,9 +449,13 @@ func (s *Sender) call(ctx context.Context, chat, dest int64, kind handlers.Actio
 			s.log.Error("recording a migration", "from", dest, "to", r.newChat, "err", err)
 			return callResult{o: transient, err: err}
 		}
-		s.log.Info("chat migrated", "from", dest, "to", r.newChat)
-		r = attempt(r.newChat)
-		s.pacer.record(r.newChat, isMessage, s.now())
+		to := r.newChat
+		s.log.Info("chat migrated", "from", dest, "to", to)
+		// the call to the new id counts like any other
+		if err := s.waitTurn(ctx, to, classOf(kind)); err != nil {
+			return callResult{o: transient, err: err}
+		}
+		r = attempt(to)
 	}
 	s.metrics.sends.WithLabelValues(string(kind), r.o.String()).Inc()
 	if r.o == retryLater {
@@ -388,6 +468,23 @@ func (s *Sender) call(ctx context.Context, chat, dest int64, kind handlers.Actio
 		s.log.Warn("telegram call failed", "action", kind, "chat", dest, "outcome", r.o.String(), "err", scrub(r.err))
 	}
 	return r
+}
+
+// waitTurn waits until the pacer allows a call to chat and reserves it.
+func (s *Sender) waitTurn(ctx context.Context, chat int64, class callClass) error {
+	for {
+		t := s.pacer.take(chat, class, s.now())
+		if !t.After(s.now()) {
+			return nil
+		}
+		timer := time.NewTimer(t.Sub(s.now()))
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return ctx.Err()
+		case <-timer.C:
+		}
+	}
 }
 
 // scrub keeps an error message short: a proxy's HTML page is not a log line.
@@ -409,6 +506,9 @@ func (s *Sender) deactivate(ctx context.Context, chat int64) {
 
 // sendOne performs one action.
 func (s *Sender) sendOne(ctx context.Context, chat, dest int64, m store.OutboxMessage, a handlers.Action) {
+	if !s.fence(ctx, a.Kind, m) {
+		return
+	}
 	var r callResult
 	switch a.Kind {
 	case handlers.Send:
@@ -416,7 +516,7 @@ func (s *Sender) sendOne(ctx context.Context, chat, dest int64, m store.OutboxMe
 	case handlers.RefreshReceipt:
 		r = s.refresh(ctx, chat, dest, a)
 	case handlers.Edit:
-		r = s.call(ctx, chat, dest, a.Kind, false, func(ctx context.Context, dest int64) callResult {
+		r = s.call(ctx, chat, dest, a.Kind, func(ctx context.Context, dest int64) callResult {
 			return result(s.api.EditMessageText(ctx, &tg.EditMessageTextParams{ChatID: dest, MessageID: int(a.MessageID), Text: clip(a.Text), ParseMode: models.ParseModeHTML, ReplyMarkup: keyboard(a.Buttons)}))
 		})
 	case handlers.React:
@@ -424,11 +524,11 @@ func (s *Sender) sendOne(ctx context.Context, chat, dest int64, m store.OutboxMe
 		if a.Emoji != "" {
 			reaction = append(reaction, models.ReactionType{Type: models.ReactionTypeTypeEmoji, ReactionTypeEmoji: &models.ReactionTypeEmoji{Type: models.ReactionTypeTypeEmoji, Emoji: a.Emoji}})
 		}
-		r = s.call(ctx, chat, dest, a.Kind, false, func(ctx context.Context, dest int64) callResult {
+		r = s.call(ctx, chat, dest, a.Kind, func(ctx context.Context, dest int64) callResult {
 			return boolResult(s.api.SetMessageReaction(ctx, &tg.SetMessageReactionParams{ChatID: dest, MessageID: int(a.MessageID), Reaction: reaction}))
 		})
 	case handlers.Answer:
-		r = s.call(ctx, chat, dest, a.Kind, false, func(ctx context.Context, _ int64) callResult {
+		r = s.call(ctx, chat, dest, a.Kind, func(ctx context.Context, _ int64) callResult {
 			return boolResult(s.api.AnswerCallbackQuery(ctx, &tg.AnswerCallbackQueryParams{CallbackQueryID: a.CallbackID, Text: a.Text}))
 		})
 	case handlers.Document:
@@ -436,7 +536,7 @@ func (s *Sender) sendOne(ctx context.Context, chat, dest int64, m store.OutboxMe
 			r = callResult{o: rejected}
 			break
 		}
-		r = s.call(ctx, chat, dest, a.Kind, true, func(ctx context.Context, dest int64) callResult {
+		r = s.call(ctx, chat, dest, a.Kind, func(ctx context.Context, dest int64) callResult {
 			return result(s.api.SendDocument(ctx, &tg.SendDocumentParams{ChatID: dest, Caption: clipCaption(a.Text), ParseMode: models.ParseModeHTML,
 				Document: &models.InputFileUpload{Filename: a.File.Name, Data: bytes.NewReader(a.File.Data)}}))
 		})
@@ -464,7 +564,7 @@ func (s *Sender) sendText(ctx context.Context, chat, dest int64, m store.OutboxM
 	var r callResult
 	for k := done; k < len(chunks); k++ {
 		if k > done {
-			if t := s.pacer.take(dest, true, s.now()); t.After(s.now()) {
+			if t := s.pacer.take(dest, messageCall, s.now()); t.After(s.now()) {
 				s.progressMu.Lock()
 				s.progress[m.ID] = k
 				s.progressMu.Unlock()
@@ -478,7 +578,7 @@ func (s *Sender) sendText(ctx context.Context, chat, dest int64, m store.OutboxM
 		if k == len(chunks)-1 {
 			params.ReplyMarkup = keyboard(a.Buttons)
 		}
-		r = s.call(ctx, chat, dest, a.Kind, true, func(ctx context.Context, dest int64) callResult {
+		r = s.call(ctx, chat, dest, a.Kind, func(ctx context.Context, dest int64) callResult {
 			params.ChatID = dest
 			return result(s.api.SendMessage(ctx, params))
 		})

@@ -306,6 +306,21 @@ func (s *Store) Outbox(ctx context.Context, key string) (OutboxMessage, bool, er
 	return s.e.Outbox(ctx, key)
 }
 
+// Lease takes, renews or checks a named lease for holder until `until`
+// (see driver.Engine): it reports whether holder holds it now.
+func (s *Store) Lease(ctx context.Context, name, holder string, now, until time.Time) (bool, error) {
+	if err := checkKey("lease", name); err != nil {
+		return false, fmt.Errorf("store: lease: %w", err)
+	}
+	if err := checkKey("lease holder", holder); err != nil {
+		return false, fmt.Errorf("store: lease: %w", err)
+	}
+	if now.IsZero() || !until.After(now) {
+		return false, fmt.Errorf("store: lease: %w", invalid("lease", "until %v is not after now %v", until, now))
+	}
+	return s.e.Lease(ctx, name, holder, now, until)
+}
+
 // OutboxStats returns the outbox's depth and the age of its oldest message.
 func (s *Store) OutboxStats(ctx context.Context) (int, time.Time, error) { return s.e.OutboxStats(ctx) }
 

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -67,7 +69,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		log.Warn("privacy mode is on: in groups the bot sees only commands, not the reports people send. " +
 			"In @BotFather send /setprivacy, choose the bot, choose Disable, then remove the bot from each group and add it again (or make it a group admin)")
 	}
-	svc, err := newService(cfg, st, client, me.Username, log, serviceOptions{now: time.Now, workers: 8, seed: uint64(time.Now().UnixNano()), privacy: privacy})
+	svc, err := newService(cfg, st, client, me.Username, log, serviceOptions{now: time.Now, workers: 8, seed: uint64(time.Now().UnixNano()), privacy: privacy, holder: leaseHolder()})
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
@@ -237,4 +239,12 @@ func newLogger(w io.Writer, getenv func(string) string) *slog.Logger {
 		level = slog.LevelInfo
 	}
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+// leaseHolder names this process in the sender's lease: the host, the
+// process id and a random number, so that no two processes — on one host,
+// or one restarted with the same pid — share a name.
+func leaseHolder() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s/%d/%016x", host, os.Getpid(), rand.Uint64())
 }

@@ -39,6 +39,7 @@ type serviceOptions struct {
 	workers int    // chats served at once; 1 for a deterministic order
 	seed    uint64 // backoff jitter
 	privacy bool   // getMe says the bot cannot read all group messages
+	holder  string // this process in the sender's lease (replicas on PostgreSQL)
 }
 
 // newService wires the bot. client carries every call to Telegram (a real
@@ -61,7 +62,7 @@ func newService(cfg config, st *store.Store, client *http.Client, username strin
 	}, st, bot.NewAdmins(api, opts.now), opts.now, log)
 	// replicas share a PostgreSQL store: they take turns sending
 	lease := storeKind(cfg.DB) == "postgres"
-	s.sender = bot.NewSender(api, st, s.handler, opts.now, log, s.metrics, bot.SenderOptions{Workers: opts.workers, Seed: opts.seed, Lease: lease})
+	s.sender = bot.NewSender(api, st, s.handler, opts.now, log, s.metrics, bot.SenderOptions{Workers: opts.workers, Seed: opts.seed, Lease: lease, Holder: opts.holder})
 	proc := bot.NewProcessor(s.handler, st, opts.now, log, s.metrics, s.sender.Wake)
 	s.dispatch = bot.NewDispatcher(proc, opts.workers, log)
 	s.sched = schedules.New(st, s.handler, opts.now, cfg.Location, log, s.sender.Wake)

@@ -286,5 +286,16 @@ type Engine interface {
 	// Claimed reports whether a claim key is taken.
 	Claimed(ctx context.Context, key string) (bool, error)
 
+	// Lease takes, renews or checks the lease called name for holder: it
+	// gives holder the lease until `until` when nobody holds it, when
+	// holder holds it already, or when its holder's lease ran out at or
+	// before now (the holder stopped renewing it: it died or hangs). It
+	// reports whether holder holds the lease now; when not, it changes
+	// nothing. A lease is coordination between live processes, not a
+	// fact: it is the one thing an engine keeps in place rather than
+	// appends, and an engine with one writing process may keep it in
+	// memory. Times are compared as given (the callers' clocks).
+	Lease(ctx context.Context, name, holder string, now, until time.Time) (held bool, err error)
+
 	Close() error
 }

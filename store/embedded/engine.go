@@ -55,6 +55,8 @@ type Engine struct {
 
 	failed atomic.Pointer[error] // the journal or apply failure, if any
 
+	leases leases
+
 	st *state
 }
 

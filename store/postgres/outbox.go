@@ -46,9 +46,11 @@ import (
 // higher than any it saw.
 //
 // Several replicas may call Due at once and receive the same messages:
-// Due reads, it does not lease. The bot's senders take turns by a
-// per-minute lease (a claim) so that only one sends at a time, and
-// idempotent outbox keys keep a message from being queued twice.
+// Due reads, it does not lease. The bot's senders take turns by a lease
+// with a short expiry (Lease, below) so that one sends at a time, and
+// fence each send with a claim on the message's attempt, so that two
+// senders that both believe they hold the lease still cannot both send
+// it; idempotent outbox keys keep a message from being queued twice.
 
 // advanceEvery is how often (on the clock Due is given) Due moves the
 // outbox horizon; maxPendingBelow bounds the pending list a horizon keeps.
@@ -360,4 +362,28 @@ func (e *Engine) OutboxStats(ctx context.Context) (int, time.Time, error) {
 		return 0, time.Time{}, e.fail("outbox stats", err)
 	}
 	return int(n), timeOf(oldest), nil
+}
+
+// Lease takes, renews or checks a lease in one statement: the insert
+// takes a free lease, the update renews the holder's own or takes one
+// that ran out, and a lease held by another that has not run out is left
+// alone (no row comes back).
+func (e *Engine) Lease(ctx context.Context, name, holder string, now, until time.Time) (bool, error) {
+	if err := e.check("lease"); err != nil {
+		return false, err
+	}
+	rows, err := e.pool.Query(ctx, `INSERT INTO leases (name, holder, until_ns) VALUES ($1, $2, $4)
+		ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until_ns = excluded.until_ns
+		WHERE leases.holder = excluded.holder OR leases.until_ns <= $3
+		RETURNING holder`, blob(name), blob(holder), *nanos(now), *nanos(until))
+	if err != nil {
+		return false, e.fail("lease", err)
+	}
+	defer rows.Close()
+	held := rows.Next()
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return false, e.fail("lease", err)
+	}
+	return held, nil
 }

@@ -56,6 +56,8 @@ func Run(t *testing.T, h Harness) {
 		{"Claims", testClaims},
 		{"ClaimContention", testClaimContention},
 		{"ClaimGatesCommit", testClaimGatesCommit},
+		{"Lease", testLease},
+		{"LeaseContention", testLeaseContention},
 		{"Outbox", testOutbox},
 		{"OutboxConcurrency", testOutboxConcurrency},
 		{"HostileText", testHostileText},
@@ -835,6 +837,63 @@ func testClaims(t *testing.T, h Harness) {
 	// a commit without claims counts as claimed
 	if res := commit(t, e, driver.Changes{}); !res.Claimed {
 		t.Fatal("an empty commit reported Claimed=false")
+	}
+}
+
+// testLease: a lease goes to the first taker, is renewed by its holder
+// only, is refused to others until it runs out, and is taken over once it
+// has; the old holder then loses it. Leases are independent by name.
+func testLease(t *testing.T, h Harness) {
+	e, _ := open(t, h)
+	ctx := context.Background()
+	sec := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Second) }
+	steps := []struct {
+		name, holder string
+		now, until   time.Time
+		want         bool
+	}{
+		{"sender", "a", sec(0), sec(3), true},   // free: taken
+		{"sender", "b", sec(1), sec(4), false},  // held by a
+		{"sender", "a", sec(2), sec(5), true},   // a renews
+		{"sender", "b", sec(4), sec(7), false},  // a's runs to 5
+		{"other", "b", sec(4), sec(7), true},    // another name is another lease
+		{"sender", "a", sec(4), sec(7), true},   // a checks and renews
+		{"sender", "b", sec(7), sec(10), true},  // a's ran out at 7: b takes over
+		{"sender", "a", sec(8), sec(11), false}, // a lost it
+		{"sender", "b", sec(9), sec(12), true},
+	}
+	for i, s := range steps {
+		got, err := e.Lease(ctx, s.name, s.holder, s.now, s.until)
+		if err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+		if got != s.want {
+			t.Errorf("step %d: %s asks for %q at +%v: held %v, want %v", i, s.holder, s.name, s.now.Sub(t0), got, s.want)
+		}
+	}
+}
+
+// testLeaseContention: many holders asking at once for a free lease, one
+// gets it.
+func testLeaseContention(t *testing.T, h Harness) {
+	e, _ := open(t, h)
+	ctx := context.Background()
+	var won atomic.Int32
+	var wg sync.WaitGroup
+	for i := range 32 {
+		wg.Go(func() {
+			held, err := e.Lease(ctx, "sender", fmt.Sprint("holder", i), t0, t0.Add(time.Minute))
+			if err != nil {
+				t.Error(err)
+			}
+			if held {
+				won.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if n := won.Load(); n != 1 {
+		t.Errorf("%d holders got one lease", n)
 	}
 }
 
