@@ -237,6 +237,27 @@ func TestWebhookGivesUp(t *testing.T) {
 	}
 }
 
+// TestWebhookDeadline: a store that hangs used to hold the webhook call
+// (and its connection) for as long as it hung; the call is answered 503
+// after WebhookDeadline, for Telegram to deliver the update again.
+func TestWebhookDeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := handlerFuncs{message: func(ctx context.Context, _ handlers.Message) ([]handlers.Action, error) {
+			<-ctx.Done() // a store that does not answer, but honours its context
+			return nil, fmt.Errorf("handlers: report: save: %w", ctx.Err())
+		}}
+		srv := WebhookHandler("secret", NewDispatcher(NewProcessor(h, outboxFunc(nil), time.Now, discard(), NewMetrics(), nil), 4, discard()), discard())
+		req := httptest.NewRequest(http.MethodPost, "/telegram/webhook", strings.NewReader(fmt.Sprintf(unknownOrigin, 5)))
+		req.Header.Set("X-Telegram-Bot-Api-Secret-Token", "secret")
+		rec := httptest.NewRecorder()
+		start := time.Now()
+		srv.ServeHTTP(rec, req)
+		if took := time.Since(start); rec.Code != http.StatusServiceUnavailable || took != WebhookDeadline {
+			t.Errorf("status %d after %v, want 503 after %v", rec.Code, took, WebhookDeadline)
+		}
+	})
+}
+
 // TestDeterministicFailureEndToEnd: through the poller, a message that
 // fails the same way every time used to be retried forever, and every
 // chat waited behind it. Now it is answered with the apology after three
@@ -516,6 +537,61 @@ func TestAnonymousAdmin(t *testing.T) {
 		roster, err := e.st.Roster(context.Background(), village.ID)
 		if err != nil || len(roster) != 0 {
 			t.Errorf("roster %+v, %v; want nobody", roster, err)
+		}
+	})
+}
+
+// FuzzDecodeUpdate: decoding never panics; an update the library decodes
+// is read the same way by the lenient decoder, field for field the bot
+// uses; an update read in part has exactly one type the bot handles.
+func FuzzDecodeUpdate(f *testing.F) {
+	for _, seed := range []string{
+		fmt.Sprintf(unknownOrigin, 1), fmt.Sprintf(unknownStatus, 2), fmt.Sprintf(wrongType, 3),
+		`{"update_id":4,"message":{"message_id":7,"date":1,"chat":{"id":-1,"type":"group"},"from":{"id":2,"is_bot":false,"first_name":"a"},"text":"hi","reply_to_message":{"message_id":6,"date":1,"chat":{"id":-1,"type":"group"}}}}`,
+		`{"update_id":5,"edited_message":{"message_id":7,"date":1,"edit_date":3,"chat":{"id":-1,"type":"group"},"caption":"c","migrate_from_chat_id":-9}}`,
+		`{"update_id":6,"callback_query":{"id":"q","from":{"id":2,"is_bot":false,"first_name":"a"},"data":"d","message":{"message_id":4,"date":0,"chat":{"id":-1,"type":"group"}}}}`,
+		`{"update_id":7}`, `{}`, `null`, `{"update_id":"8"}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		u, id, partial, err := decodeUpdate(raw)
+		if err != nil {
+			return
+		}
+		if u.ID != id {
+			t.Fatalf("update id %d, decoded %d", id, u.ID)
+		}
+		kinds := 0
+		for _, set := range []bool{u.Message != nil, u.EditedMessage != nil, u.CallbackQuery != nil, u.MyChatMember != nil} {
+			if set {
+				kinds++
+			}
+		}
+		if partial && kinds != 1 {
+			t.Fatalf("read in part with %d types: %+v", kinds, u)
+		}
+		if partial || (u.Message == nil && u.EditedMessage == nil) {
+			return
+		}
+		l, err := decodeLeniently(raw)
+		if err != nil {
+			t.Fatalf("the library decodes it, the lenient decoder does not: %v", err)
+		}
+		for _, pair := range [][2]*models.Message{{u.Message, l.Message}, {u.EditedMessage, l.EditedMessage}} {
+			a, b := pair[0], pair[1]
+			if a == nil {
+				continue
+			}
+			if b == nil {
+				t.Fatalf("lenient decoding lost the message")
+			}
+			am, bm := toMessage(a, false), toMessage(b, false)
+			if am.ID != bm.ID || am.Chat != bm.Chat || am.From != bm.From || am.Text != bm.Text || !am.Date.Equal(bm.Date) ||
+				am.MigrateTo != bm.MigrateTo || am.MigrateFrom != bm.MigrateFrom || (am.ReplyTo == nil) != (bm.ReplyTo == nil) ||
+				am.ReplyTo != nil && *am.ReplyTo != *bm.ReplyTo || a.EditDate != b.EditDate {
+				t.Fatalf("the library and the lenient decoder disagree:\n%+v\n%+v", am, bm)
+			}
 		}
 	})
 }

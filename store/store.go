@@ -128,12 +128,16 @@ func (s *Store) Commit(ctx context.Context, c Changes) (Result, error) {
 	return s.e.Commit(ctx, c)
 }
 
-// Bind binds a chat to a village or the command group.
+// Bind binds a chat to a village or the command group. A village name
+// another chat is bound to is refused (ErrInvalid) and nothing is bound.
 func (s *Store) Bind(ctx context.Context, b Binding) error {
 	if b.Role == RoleNone {
 		return fmt.Errorf("store: bind: no role: %w", ErrInvalid)
 	}
-	_, err := s.Commit(ctx, Changes{Bindings: []Binding{b}})
+	res, err := s.Commit(ctx, Changes{Bindings: []Binding{b}})
+	if err == nil && res.NameTaken {
+		return fmt.Errorf("store: bind: village %q is another chat's: %w", b.Name, ErrInvalid)
+	}
 	return err
 }
 

@@ -135,10 +135,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 // that sends its request slowly, or holds a connection open doing
 // nothing, is cut off, whatever it does.
 const (
-	httpReadHeaderTimeout = 5 * time.Second  // from the connection (or the last request) to the end of the headers
-	httpReadTimeout       = 15 * time.Second // the whole request, body included (an update is a few KB)
-	httpWriteTimeout      = 30 * time.Second // from the end of the headers to the end of the answer
-	httpIdleTimeout       = 10 * time.Second // a kept-alive connection waiting for its next request
+	httpReadHeaderTimeout = 5 * time.Second                     // from the connection (or the last request) to the end of the headers
+	httpReadTimeout       = 15 * time.Second                    // the whole request, body included (an update is a few KB)
+	httpWriteTimeout      = bot.WebhookDeadline + 5*time.Second // from the end of the headers to the end of the answer
+	httpIdleTimeout       = 10 * time.Second                    // a kept-alive connection waiting for its next request
 	httpMaxHeaderBytes    = 16 << 10
 )
 

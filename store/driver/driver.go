@@ -188,9 +188,10 @@ type Attempt struct {
 // village binding (RoleVillage) whose name another chat is bound to now
 // (by a village binding of its own) applies nothing and sets
 // Result.NameTaken; of two chats binding one name at once, exactly one
-// gets it. Otherwise each part applies on its own terms: a report revision whose key exists is skipped
-// (Result.DuplicateRevision), outbox messages whose key exists are skipped
-// (Result.Enqueued[i] false), everything else is appended.
+// gets it. Otherwise each part applies on its own terms: a report revision
+// whose key exists is skipped (Result.DuplicateRevision), outbox messages
+// whose key exists are skipped (Result.Enqueued[i] false), everything else
+// is appended.
 type Changes struct {
 	Claims      []string
 	Bindings    []Binding
@@ -230,9 +231,9 @@ type ReportQuery struct {
 // bindings, rosters and settings, read them from every id of the chat
 // (what was written under an id before its migration was recorded stays
 // part of the chat, folded newest-wins with the rest), and Reports for a
-// chat covers every id of the chat, so a group's history follows it. A report itself
-// (Revision, Withdrawal, Report, History) is always keyed by the chat its
-// message was sent in, exactly as given.
+// chat covers every id of the chat, so a group's history follows it. A
+// report itself (Revision, Withdrawal, Report, History) is always keyed by
+// the chat its message was sent in, exactly as given.
 //
 // Reads return facts folded newest-wins, in a deterministic order stated on
 // each method. A read-only engine returns ErrReadOnly from Commit.

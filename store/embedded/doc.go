@@ -11,7 +11,8 @@
 // were written — the chat's own id for facts written before a migration
 // made that id an alias — so their reads cover every id of the chat;
 // revisions and withdrawals under the chat the message was sent in, as the
-// contract keys reports. The other columns are the keys that indexes and filters need.
+// contract keys reports. The other columns are the keys that indexes and
+// filters need.
 // All indexes serve indexed equality, the only lookup gosql does cheaply.
 //
 //	revisions   rkey (chat/msg), chatday (chat@yyyymmdd), day (yyyymmdd INT),

@@ -149,9 +149,9 @@ func (e *Engine) retryLost(ctx context.Context, c driver.Changes, xid string) (d
 }
 
 // committedResult rebuilds the Result of c, committed as transaction xid:
-// it took its claims and its village names (a commit that could not
-// rolled back), and a revision or outbox message is new exactly when the
-// row under its key was written by xid.
+// it took its claims and its village names (a commit that could not take
+// them rolls back), and a revision or outbox message is new exactly when
+// the row under its key was written by xid.
 func (e *Engine) committedResult(ctx context.Context, c driver.Changes, xid string) (driver.Result, error) {
 	res := driver.Result{Claimed: true}
 	if r := c.Revision; r != nil {

@@ -46,6 +46,7 @@ func Run(t *testing.T, h Harness) {
 		{"VillageNameRace", testVillageNameRace},
 		{"Migration", testMigration},
 		{"MigrationAfterFacts", testMigrationAfterFacts},
+		{"MigrationRace", testMigrationRace},
 		{"Roster", testRoster},
 		{"Settings", testSettings},
 		{"Revisions", testRevisions},
@@ -428,6 +429,56 @@ func testMigrationAfterFacts(t *testing.T, h Harness) {
 	}
 	if b, ok, _ := e2.Binding(ctx, old); !ok || b.Chat != next {
 		t.Errorf("Binding after a second migration: %+v", b)
+	}
+}
+
+// testMigrationRace: members and settings written under a supergroup's id
+// while its migration commits (each commit resolving the chat's home at
+// its own moment, before or after the migration) all end up in the chat.
+func testMigrationRace(t *testing.T, h Harness) {
+	e, _ := open(t, h)
+	ctx := context.Background()
+	for round := range 4 {
+		old, super := int64(-300-round), int64(-1001000000300-round)
+		commit(t, e, driver.Changes{Bindings: []driver.Binding{{Chat: old, Role: driver.RoleVillage, Name: fmt.Sprintf("竞争村%d", round), By: 7, At: at(0)}}})
+		const writers = 12
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := range writers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				_, err := e.Commit(ctx, driver.Changes{
+					Members:  []driver.Member{{Chat: super, UserID: int64(1000 + i), Name: "员", At: at(1)}},
+					Settings: []driver.Setting{{Chat: super, Key: fmt.Sprintf("k%d", i), Value: "v", By: 7, At: at(1)}},
+				})
+				if err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			if _, err := e.Commit(ctx, driver.Changes{Migrations: []driver.Migration{{From: old, To: super, At: at(1)}}}); err != nil {
+				t.Error(err)
+			}
+		}()
+		close(start)
+		wg.Wait()
+		for _, id := range []int64{old, super} {
+			if roster, err := e.Roster(ctx, id); err != nil || len(roster) != writers {
+				t.Errorf("round %d: Roster(%d) has %d members, %v; want %d", round, id, len(roster), err, writers)
+			}
+			if s, err := e.Settings(ctx, id); err != nil || len(s) != writers {
+				t.Errorf("round %d: Settings(%d) has %d keys, %v; want %d", round, id, len(s), err, writers)
+			}
+			if b, ok, err := e.Binding(ctx, id); err != nil || !ok || b.Chat != super {
+				t.Errorf("round %d: Binding(%d) = %+v, %v, %v", round, id, b, ok, err)
+			}
+		}
 	}
 }
 
