@@ -371,7 +371,7 @@ func matchTrigger(s, botUsername string) triggerMatch {
 			// 返乡登记（郝家店村3组）: what the brackets hold is stated for
 			// the whole message
 			if j := strings.IndexByte(rest, ')'); j > 1 && j < 64 && !strings.Contains(rest[:j], "\n") {
-				rest = ","+rest[1:j]+","+rest[j+1:]
+				rest = "," + rest[1:j] + "," + rest[j+1:]
 			}
 		}
 		ascii := word[0] < utf8.RuneSelf
