@@ -17,6 +17,10 @@ const (
 	perChatGap       = time.Second
 	perGroupMinute   = 19
 	overallPerSecond = 25
+	// messageReserve of a group's minute are kept for messages: edits and
+	// reactions may take the rest, so that under a flood of reports their
+	// reactions cannot leave a command's answer waiting for the next minute.
+	messageReserve = 5
 )
 
 // callClass says which limits a call counts against. Every call counts
@@ -56,11 +60,15 @@ type window struct {
 }
 
 // next returns the earliest time another event may happen.
-func (w *window) next(now time.Time) time.Time {
-	if len(w.times) < w.n {
+func (w *window) next(now time.Time) time.Time { return w.nextOf(w.n, now) }
+
+// nextOf returns the earliest time another event may happen if at most
+// k ≤ n may happen in any span of length d.
+func (w *window) nextOf(k int, now time.Time) time.Time {
+	if len(w.times) < k {
 		return now
 	}
-	if t := w.times[0].Add(w.d); t.After(now) {
+	if t := w.times[len(w.times)-k].Add(w.d); t.After(now) {
 		return t
 	}
 	return now
@@ -152,7 +160,11 @@ func (p *pacer) earliestLocked(chat int64, class callClass, now time.Time) time.
 		}
 	}
 	if class >= inChatCall && chat < 0 { // groups: a limit a minute
-		if m := c.minute.next(now); m.After(t) {
+		k := perGroupMinute
+		if class == inChatCall {
+			k -= messageReserve
+		}
+		if m := c.minute.nextOf(k, now); m.After(t) {
 			t = m
 		}
 	}

@@ -224,3 +224,21 @@ func TestPacerBlock(t *testing.T) {
 		t.Errorf("after a shorter block: earliest %v", got)
 	}
 }
+
+// TestPacerKeepsRoomForMessages: reactions and edits take at most 14 of a
+// group's 19 calls a minute; a message still goes after them.
+func TestPacerKeepsRoomForMessages(t *testing.T) {
+	t0 := time.Date(2020, 2, 5, 9, 0, 0, 0, time.UTC)
+	p := newPacer()
+	for i := range perGroupMinute - messageReserve {
+		if got := p.take(-1, inChatCall, t0.Add(time.Duration(i)*time.Millisecond)); got.After(t0.Add(time.Second)) {
+			t.Fatalf("reaction %d held until %v", i, got)
+		}
+	}
+	if got := p.take(-1, inChatCall, t0.Add(time.Second)); !got.Equal(t0.Add(time.Minute)) {
+		t.Errorf("another reaction may go at %v, want a minute after the first", got)
+	}
+	if got := p.take(-1, messageCall, t0.Add(time.Second)); !got.Equal(t0.Add(time.Second)) {
+		t.Errorf("a message after 14 reactions may go at %v, want at once", got)
+	}
+}

@@ -106,11 +106,12 @@ func (s *Sender) sendReceipts(ctx context.Context, chat, dest int64, ms []store.
 			used++
 			continue
 		}
-		if len(parts) > 0 && size+len(text)+2 > textLimit {
+		n := visibleLen(text)
+		if len(parts) > 0 && size+n+2 > textLimit {
 			break
 		}
 		parts = append(parts, part{m: m, a: a, text: text})
-		size += len(text) + 2
+		size += n + 2
 		used++
 	}
 	if len(parts) == 0 {
@@ -129,7 +130,11 @@ func (s *Sender) sendReceipts(ctx context.Context, chat, dest int64, ms []store.
 		texts[i], ids[i] = p.text, p.a.MessageID
 	}
 	text := strings.Join(texts, "\n\n")
-	params := &tg.SendMessageParams{Text: clip(text), ParseMode: models.ParseModeHTML,
+	text, whole := clip(text, textLimit) // one receipt alone can be too long
+	if !whole {
+		s.log.Warn("a receipt is too long: its end is cut", "chat", chat)
+	}
+	params := &tg.SendMessageParams{Text: text, ParseMode: models.ParseModeHTML,
 		ReplyParameters: &models.ReplyParameters{MessageID: int(parts[0].a.ReplyTo), AllowSendingWithoutReply: true}}
 	r := s.call(ctx, chat, dest, handlers.Receipt, func(ctx context.Context, dest int64) callResult {
 		params.ChatID = dest
@@ -190,7 +195,11 @@ func (s *Sender) refresh(ctx context.Context, chat, dest int64, a handlers.Actio
 	if text == "" {
 		return callResult{o: sent}
 	}
+	text, whole := clip(text, textLimit) // edited reports can outgrow the message
+	if !whole {
+		s.log.Warn("a refreshed receipt is too long: its end is cut", "chat", chat)
+	}
 	return s.call(ctx, chat, dest, a.Kind, func(ctx context.Context, dest int64) callResult {
-		return result(s.api.EditMessageText(ctx, &tg.EditMessageTextParams{ChatID: dest, MessageID: int(receipt.SentMessageID), Text: clip(text), ParseMode: models.ParseModeHTML}))
+		return result(s.api.EditMessageText(ctx, &tg.EditMessageTextParams{ChatID: dest, MessageID: int(receipt.SentMessageID), Text: text, ParseMode: models.ParseModeHTML}))
 	})
 }

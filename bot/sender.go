@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -62,10 +63,6 @@ type Sender struct {
 	randMu sync.Mutex
 	rand   *rand.Rand
 
-	// progress counts the chunks already sent of a long text, by outbox id.
-	progressMu sync.Mutex
-	progress   map[int64]int
-
 	lease *lease // nil: this process is the only sender
 
 	limitMu sync.Mutex
@@ -98,7 +95,7 @@ func NewSender(api API, st SenderStore, r Renderer, now func() time.Time, log *s
 	s := &Sender{
 		api: api, store: st, render: r, now: now, log: log.With("component", "sender"), metrics: m,
 		workers: opts.Workers, pacer: newPacer(), wake: make(chan struct{}, 1),
-		rand: rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15)), progress: map[int64]int{},
+		rand: rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15)),
 	}
 	if opts.Lease {
 		holder := opts.Holder
@@ -313,7 +310,7 @@ func (s *Sender) sendChat(ctx context.Context, chat int64, msgs []store.OutboxMe
 			return time.Time{}
 		}
 		m := msgs[i]
-		if m.Method == composition {
+		if isRecord(m.Method) {
 			s.finish(ctx, m, sent, 0, "")
 			i++
 			continue
@@ -516,9 +513,7 @@ func (s *Sender) sendOne(ctx context.Context, chat, dest int64, m store.OutboxMe
 	case handlers.RefreshReceipt:
 		r = s.refresh(ctx, chat, dest, a)
 	case handlers.Edit:
-		r = s.call(ctx, chat, dest, a.Kind, func(ctx context.Context, dest int64) callResult {
-			return result(s.api.EditMessageText(ctx, &tg.EditMessageTextParams{ChatID: dest, MessageID: int(a.MessageID), Text: clip(a.Text), ParseMode: models.ParseModeHTML, ReplyMarkup: keyboard(a.Buttons)}))
-		})
+		r = s.edit(ctx, chat, dest, a)
 	case handlers.React:
 		reaction := []models.ReactionType{}
 		if a.Emoji != "" {
@@ -536,8 +531,12 @@ func (s *Sender) sendOne(ctx context.Context, chat, dest int64, m store.OutboxMe
 			r = callResult{o: rejected}
 			break
 		}
+		caption, whole := clip(a.Text, captionLimit)
+		if !whole {
+			s.log.Warn("a document's caption is too long: its end is cut", "chat", chat)
+		}
 		r = s.call(ctx, chat, dest, a.Kind, func(ctx context.Context, dest int64) callResult {
-			return result(s.api.SendDocument(ctx, &tg.SendDocumentParams{ChatID: dest, Caption: clipCaption(a.Text), ParseMode: models.ParseModeHTML,
+			return result(s.api.SendDocument(ctx, &tg.SendDocumentParams{ChatID: dest, Caption: caption, ParseMode: models.ParseModeHTML,
 				Document: &models.InputFileUpload{Filename: a.File.Name, Data: bytes.NewReader(a.File.Data)}}))
 		})
 	default:
@@ -553,21 +552,34 @@ func errText(err error) string {
 	return scrub(err)
 }
 
-// sendText sends a text, in several messages when it is too long. The
-// chunks already sent survive a pause for pacing (not a restart: then the
-// whole text is sent again).
+// sendText sends a text, in several messages when it is too long (see
+// splitText). Each part sent of a long text is recorded durably (a part
+// record: its message id), so a pause for the pace or a restart goes on
+// after the last part sent, and only a part whose call was under way can
+// go twice. When the last part is sent, a parts record lists every part's
+// message id under the last one's, which carries the buttons, so that an
+// edit of it (a press) can rewrite every part (see edit).
 func (s *Sender) sendText(ctx context.Context, chat, dest int64, m store.OutboxMessage, a handlers.Action) callResult {
 	chunks := splitText(a.Text, textLimit)
-	s.progressMu.Lock()
-	done := s.progress[m.ID]
-	s.progressMu.Unlock()
-	var r callResult
+	var ids []int64 // of the parts sent before
+	if len(chunks) > 1 {
+		for k := range chunks {
+			rec, ok, err := s.store.Outbox(ctx, partKey(m.ID, k))
+			if err != nil {
+				return callResult{o: transient, err: err}
+			}
+			var id int64
+			if !ok || json.Unmarshal(rec.Payload, &id) != nil {
+				break
+			}
+			ids = append(ids, id)
+		}
+	}
+	r := callResult{o: sent}
+	done := len(ids)
 	for k := done; k < len(chunks); k++ {
-		if k > done {
+		if k > done { // the first call's turn was taken before
 			if t := s.pacer.take(dest, messageCall, s.now()); t.After(s.now()) {
-				s.progressMu.Lock()
-				s.progress[m.ID] = k
-				s.progressMu.Unlock()
 				return callResult{o: retryLater, retryAfter: int(t.Sub(s.now()).Seconds()) + 1}
 			}
 		}
@@ -583,16 +595,116 @@ func (s *Sender) sendText(ctx context.Context, chat, dest int64, m store.OutboxM
 			return result(s.api.SendMessage(ctx, params))
 		})
 		if r.o != sent {
-			s.progressMu.Lock()
-			s.progress[m.ID] = k
-			s.progressMu.Unlock()
+			return r
+		}
+		if len(chunks) == 1 {
+			break
+		}
+		ids = append(ids, r.messageID)
+		rec := []store.OutboxMessage{s.record(partKey(m.ID, k), chat, partRecord, r.messageID)}
+		if k == len(chunks)-1 {
+			rec = append(rec, s.record(partsKey(a.Chat, r.messageID), chat, partsRecord, ids))
+		}
+		if _, err := s.store.Commit(ctx, store.Changes{Outbox: rec}); err != nil {
+			s.log.Error("recording a part sent", "chat", chat, "err", err)
+		}
+	}
+	return r
+}
+
+// Records the sender keeps in the outbox: they are never sent, and are
+// marked done when they come due.
+const (
+	partRecord  = "part"  // a part of a long text was sent: its message id
+	partsRecord = "parts" // every part's message id, under the last one's
+)
+
+// isRecord reports whether an outbox method is one of the sender's
+// records rather than something to send.
+func isRecord(method string) bool {
+	return method == composition || method == partRecord || method == partsRecord
+}
+
+func partKey(outboxID int64, k int) string {
+	return "part:" + strconv.FormatInt(outboxID, 10) + ":" + strconv.Itoa(k)
+}
+
+func partsKey(chat, lastMessageID int64) string {
+	return "parts:" + strconv.FormatInt(chat, 10) + ":" + strconv.FormatInt(lastMessageID, 10)
+}
+
+// record makes a sender's record: v as its JSON payload.
+func (s *Sender) record(key string, chat int64, method string, v any) store.OutboxMessage {
+	payload, _ := json.Marshal(v)
+	return store.OutboxMessage{Key: key, Chat: chat, Method: method, Payload: payload, NotBefore: s.now(), CreatedAt: s.now()}
+}
+
+// edit rewrites the bot's message a.MessageID with a.Text and a.Buttons.
+// When that message is the last part of a long text (a parts record says
+// so), the new text is split as a send splits it and every part is
+// rewritten in place, the last message (which carries the buttons, and
+// was pressed) first: parts the new text no longer needs say it moved on,
+// and a new text with more parts than there are messages is cut, saying
+// so, in the last. An edit that fits nowhere is cut visibly, never
+// silently. A part already rewritten answers "not modified" when the
+// edit is tried again, which counts as done.
+func (s *Sender) edit(ctx context.Context, chat, dest int64, a handlers.Action) callResult {
+	ids := []int64{a.MessageID}
+	if rec, ok, err := s.store.Outbox(ctx, partsKey(a.Chat, a.MessageID)); err != nil {
+		return callResult{o: transient, err: err}
+	} else if ok {
+		var all []int64
+		if json.Unmarshal(rec.Payload, &all) == nil && len(all) > 0 && all[len(all)-1] == a.MessageID {
+			ids = all
+		}
+	}
+	n := len(ids)
+	parts := splitText(a.Text, textLimit)
+	texts := make([]string, n)
+	if len(parts) <= n {
+		copy(texts, parts[:len(parts)-1])
+		for k := len(parts) - 1; k < n-1; k++ {
+			texts[k] = movedOn(a.Text)
+		}
+		texts[n-1] = parts[len(parts)-1]
+	} else {
+		copy(texts, parts[:n-1])
+		texts[n-1], _ = clip(strings.Join(parts[n-1:], "\n"), textLimit)
+		s.log.Warn("an edit is longer than the messages it rewrites: its end is cut", "chat", chat, "parts", len(parts), "messages", n)
+	}
+	order := append([]int{n - 1}, make([]int, n-1)...)
+	for k := range n - 1 {
+		order[k+1] = k
+	}
+	r := callResult{o: sent}
+	for i, k := range order {
+		if i > 0 { // the first call's turn was taken before
+			if t := s.pacer.take(dest, inChatCall, s.now()); t.After(s.now()) {
+				return callResult{o: retryLater, retryAfter: int(t.Sub(s.now()).Seconds()) + 1}
+			}
+		}
+		params := &tg.EditMessageTextParams{MessageID: int(ids[k]), Text: texts[k], ParseMode: models.ParseModeHTML}
+		if k == n-1 {
+			params.ReplyMarkup = keyboard(a.Buttons)
+		}
+		r = s.call(ctx, chat, dest, a.Kind, func(ctx context.Context, dest int64) callResult {
+			params.ChatID = dest
+			return result(s.api.EditMessageText(ctx, params))
+		})
+		if r.o != sent && r.o != notModified {
 			return r
 		}
 	}
-	s.progressMu.Lock()
-	delete(s.progress, m.ID)
-	s.progressMu.Unlock()
 	return r
+}
+
+// movedOn is what a part of a long message says when an edit no longer
+// needs it.
+func movedOn(text string) string {
+	if hasChinese(text) {
+		return "（已更新，见下面的消息）"
+	}
+	return "(updated: see the message below)"
 }
 
 // finish records the outcome of an attempt.
@@ -618,11 +730,6 @@ func (s *Sender) finish(ctx context.Context, m store.OutboxMessage, o outcome, r
 	}
 	if attempt.Error == "" && !attempt.Sent {
 		attempt.Error = o.String()
-	}
-	if attempt.Sent || attempt.Final {
-		s.progressMu.Lock()
-		delete(s.progress, m.ID)
-		s.progressMu.Unlock()
 	}
 	// recorded even while shutting down: an unrecorded send is sent again
 	rec, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)

@@ -320,7 +320,15 @@ func TestSplitText(t *testing.T) {
 		{name: "exactly the limit", text: "abcd\nefgh", limit: 9, want: []string{"abcd\nefgh"}},
 		{name: "between lines", text: "aaaa\nbbbb\ncccc", limit: 10, want: []string{"aaaa\nbbbb", "cccc"}},
 		{name: "a long line", text: "aaaaaaaaaa\nb", limit: 4, want: []string{"aaaa", "aaaa", "aa\nb"}},
-		{name: "never inside a character", text: line(5, "病"), limit: 4, want: []string{"病", "病", "病", "病", "病"}},
+		{name: "characters, not bytes", text: line(5, "病"), limit: 4, want: []string{"病病病病", "病"}},
+		{name: "UTF-16 units: an emoji counts two", text: line(5, "😷"), limit: 4, want: []string{"😷😷", "😷😷", "😷"}},
+		{name: "an entity counts one", text: line(6, "&amp;"), limit: 4, want: []string{line(4, "&amp;"), line(2, "&amp;")}},
+		{name: "tags count nothing", text: "<b>ab</b>\n<i>cd</i>", limit: 5, want: []string{"<b>ab</b>\n<i>cd</i>"}},
+		{name: "a tag across a cut is closed and opened again", text: "<b>aaaa bbbb</b>", limit: 5, want: []string{"<b>aaaa </b>", "<b>bbbb</b>"}},
+		{name: "a link across a cut keeps its address", text: `<a href="tg://user?id=1">aaaa bbbb</a> c`, limit: 5,
+			want: []string{`<a href="tg://user?id=1">aaaa </a>`, `<a href="tg://user?id=1">bbbb</a> `, "c"}},
+		{name: "nested tags across a cut", text: "<b>x<i>aaaa\nbbbb</i>y</b>", limit: 6, want: []string{"<b>x<i>aaaa</i></b>", "<b><i>bbbb</i>y</b>"}},
+		{name: "a blank line first", text: "aa\n\nbb\ncc", limit: 7, want: []string{"aa", "bb\ncc"}},
 		{name: "a block split", text: "<pre>aaaa\nbbbb</pre>", limit: 12},
 		{name: "a tag in a long line", text: line(30, "x<b>粗</b>"), limit: 25},
 		{name: "entities in a long line", text: line(40, "&amp;&lt;"), limit: 17},
@@ -343,8 +351,8 @@ func TestSplitText(t *testing.T) {
 			}
 			var plain []string
 			for i, p := range got {
-				if len(p) > tt.limit {
-					t.Errorf("piece %d has %d bytes, over %d", i, len(p), tt.limit)
+				if n := telegramLen(p); n > tt.limit {
+					t.Errorf("piece %d shows %d characters, over %d", i, n, tt.limit)
 				}
 				if p == "" {
 					t.Errorf("piece %d is empty", i)

@@ -55,18 +55,29 @@ func (h *Handler) today(ctx context.Context, c *call) ([]Action, error) {
 		return nil, fmt.Errorf("handlers: today: %w", err)
 	}
 	day := report.DateOf(h.now().In(h.location(settings)))
+	title := c.lang.Pick("今日", "today")
+	if arg := strings.TrimSpace(c.args); arg != "" {
+		d, ok := report.ParseDay(arg, day)
+		if !ok {
+			return h.reply(c, "badDate", arg), nil
+		}
+		if d != day {
+			title = ""
+		}
+		day = d
+	}
 	if c.binding.Role == store.RoleCommand {
 		all, err := tally.AllVillages(ctx, h.store, day, h.ObservationDays(ctx))
 		if err != nil {
 			return nil, fmt.Errorf("handlers: today: %w", err)
 		}
-		return replyHTML(c, tally.RenderRollup(all, c.lang, c.lang.Pick("今日各村汇总", "Today, every village"))), nil
+		return replyHTML(c, tally.RenderRollup(all, c.lang, title+c.lang.Pick("各村汇总", ", every village"))), nil
 	}
 	v, err := tally.OneVillage(ctx, h.store, c.m.Chat.ID, day, observationDays(settings))
 	if err != nil {
 		return nil, fmt.Errorf("handlers: today: %w", err)
 	}
-	return replyHTML(c, tally.RenderVillage(v, c.lang, c.lang.Pick("今日统计", "today"), tally.Brief, observationDays(settings))), nil
+	return replyHTML(c, tally.RenderVillage(v, c.lang, title+c.lang.Pick("统计", ""), tally.Brief, observationDays(settings))), nil
 }
 
 // ObservationDays returns each chat's home observation period, read from
@@ -82,64 +93,41 @@ func (h *Handler) ObservationDays(ctx context.Context) tally.ObservationDays {
 	}
 }
 
-func (h *Handler) list(ctx context.Context, c *call) ([]Action, error) {
-	kindText, dateText, _ := strings.Cut(c.args, " ")
-	k := kindNamed(kindText)
-	if k == report.None {
-		return h.reply(c, "listUsage"), nil
-	}
-	settings, err := h.store.Settings(ctx, c.m.Chat.ID)
-	if err != nil {
-		return nil, fmt.Errorf("handlers: list: %w", err)
-	}
-	day := report.DateOf(h.now().In(h.location(settings)))
-	if dateText = strings.TrimSpace(dateText); dateText != "" {
-		d, ok := report.ParseDay(dateText, day)
-		if !ok {
-			return h.reply(c, "badDate", dateText), nil
-		}
-		day = d
-	}
-	rs, err := h.store.Reports(ctx, store.ReportQuery{Chat: c.m.Chat.ID, Kind: k, From: day, To: day})
-	if err != nil {
-		return nil, fmt.Errorf("handlers: list: %w", err)
-	}
-	kind := report.KindName(k, c.lang)
-	if len(rs) == 0 {
-		return h.reply(c, "listEmpty", day.String(), kind), nil
-	}
-	var b strings.Builder
-	b.WriteString(say(c.lang, "listHead", day.String(), kind, len(rs)))
-	for i, r := range rs {
-		fmt.Fprintf(&b, "\n%d. %s", i+1, html.EscapeString(oneLine(r, c.lang)))
-	}
-	return replyHTML(c, b.String()), nil
-}
-
-// oneLine renders a report's fields on one line, numbers masked.
-func oneLine(r store.Revision, lang report.Lang) string {
-	spec, _ := report.Spec(r.Kind)
-	var parts []string
-	for _, f := range spec.Fields() {
-		if v, ok := r.Fields[f]; ok && f != "note" {
-			parts = append(parts, report.DisplayValue(f, v, lang, true))
-		}
-	}
-	return strings.Join(parts, " ")
-}
-
 func (h *Handler) observation(ctx context.Context, c *call) ([]Action, error) {
 	settings, err := h.store.Settings(ctx, c.m.Chat.ID)
 	if err != nil {
 		return nil, fmt.Errorf("handlers: observation: %w", err)
 	}
 	day := report.DateOf(h.now().In(h.location(settings)))
+	if c.binding.Role == store.RoleCommand {
+		return h.observationEverywhere(ctx, c, day)
+	}
 	days := observationDays(settings)
 	v, err := tally.OneVillage(ctx, h.store, c.m.Chat.ID, day, days)
 	if err != nil {
 		return nil, fmt.Errorf("handlers: observation: %w", err)
 	}
 	return replyHTML(c, tally.RenderObservation(v.Observed, days, c.lang)), nil
+}
+
+// observationEverywhere lists, in the command group, the people under
+// home observation in every village, grouped by village.
+func (h *Handler) observationEverywhere(ctx context.Context, c *call, day report.Date) ([]Action, error) {
+	days := h.ObservationDays(ctx)
+	all, err := tally.AllVillages(ctx, h.store, day, days)
+	if err != nil {
+		return nil, fmt.Errorf("handlers: observation: %w", err)
+	}
+	var parts []string
+	for _, v := range all.Villages {
+		if len(v.Observed) > 0 {
+			parts = append(parts, "<b>"+html.EscapeString(v.Name)+"</b> "+tally.RenderObservation(v.Observed, days(v.Chat), c.lang))
+		}
+	}
+	if len(parts) == 0 {
+		return replyHTML(c, tally.RenderObservation(nil, tally.DefaultObservationDays, c.lang)), nil
+	}
+	return replyHTML(c, strings.Join(parts, "\n\n")), nil
 }
 
 func (h *Handler) join(ctx context.Context, c *call) ([]Action, error) {
@@ -155,7 +143,19 @@ func (h *Handler) join(ctx context.Context, c *call) ([]Action, error) {
 	if _, err := h.store.Commit(ctx, store.Changes{Members: []store.Member{{Chat: c.m.Chat.ID, UserID: c.m.From.ID, Name: c.m.From.Name(), At: h.now()}}}); err != nil {
 		return nil, fmt.Errorf("handlers: join: %w", err)
 	}
-	return h.reply(c, "joined", c.m.From.Name()), nil
+	return h.joinedReply(ctx, c, c.m.From.Name())
+}
+
+// joinedReply tells a new roster member when the group's reminder comes.
+func (h *Handler) joinedReply(ctx context.Context, c *call, name string) ([]Action, error) {
+	settings, err := h.store.Settings(ctx, c.m.Chat.ID)
+	if err != nil {
+		return nil, fmt.Errorf("handlers: join: %w", err)
+	}
+	if r := h.Effective(settings).Reminder; !r.Off {
+		return h.reply(c, "joined", name, r.String()), nil
+	}
+	return h.reply(c, "joinedNoReminder", name), nil
 }
 
 func (h *Handler) leave(ctx context.Context, c *call) ([]Action, error) {
@@ -311,7 +311,7 @@ func (h *Handler) undoCommand(ctx context.Context, c *call) ([]Action, error) {
 		if len(answered) == 0 {
 			return h.reply(c, "undoReplyNone"), nil
 		}
-		return h.undo(ctx, c.m, pickReport(answered, c.m.From.ID, false).MessageID, false)
+		return h.undo(ctx, c.m, baseMessage(pickReport(answered, c.m.From.ID, false).MessageID), false)
 	}
 	return h.undo(ctx, c.m, c.m.ReplyTo.ID, false)
 }
@@ -328,16 +328,17 @@ func (h *Handler) undo(ctx context.Context, m Message, target int64, quiet bool)
 	if !bound || (b.Role != store.RoleVillage && b.Role != store.RoleLandlord) {
 		return nil, nil
 	}
-	r, ok, err := h.store.Report(ctx, m.Chat.ID, target)
+	people, err := h.peopleOf(ctx, m.Chat.ID, target)
 	if err != nil {
 		return nil, fmt.Errorf("handlers: undo: %w", err)
 	}
-	if !ok {
+	if len(people) == 0 {
 		if quiet {
 			return nil, nil
 		}
 		return h.reply(c, "undoNone"), nil
 	}
+	r := people[0]
 	if r.SenderID != m.From.ID {
 		admin, err := h.isAdmin(ctx, m.Chat.ID, m.From.ID)
 		if err != nil {
@@ -347,12 +348,15 @@ func (h *Handler) undo(ctx context.Context, m Message, target int64, quiet bool)
 			return h.reply(c, "undoNotYours"), nil
 		}
 	}
-	actions := h.reply(c, "undone", summaryLine(r, c.lang))
+	actions := h.reply(c, "undone", summaryOf(people, c.lang))
 	actions = append(actions,
 		Action{Kind: React, Key: key("react", m.Chat.ID, target, "undo", m.ID), Chat: m.Chat.ID, MessageID: target, Emoji: ""},
 		h.receiptAction(ctx, m.Chat.ID, target, key("undo", m.ID)),
 	)
-	changes := store.Changes{Withdrawals: []store.Withdrawal{{Chat: m.Chat.ID, MessageID: target, By: m.From.ID, At: h.now()}}}
+	var changes store.Changes
+	for _, p := range people {
+		changes.Withdrawals = append(changes.Withdrawals, store.Withdrawal{Chat: m.Chat.ID, MessageID: p.MessageID, By: m.From.ID, At: h.now()})
+	}
 	if err := h.queue(&changes, actions); err != nil {
 		return nil, err
 	}

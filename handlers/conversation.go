@@ -90,11 +90,16 @@ func (h *Handler) replyToBot(ctx context.Context, m Message, text string) (actio
 	if err != nil {
 		return nil, false, err
 	}
+	if len(answered) == 0 {
+		if answered, err = h.reportsNamedIn(ctx, m.Chat.ID, m.ReplyTo.Text); err != nil {
+			return nil, false, err
+		}
+	}
 	lang := langOf(m.From, m.Text)
 	switch {
 	case isUndoWord(text) && len(answered) > 0:
 		target := pickReport(answered, m.From.ID, false)
-		actions, err := h.undo(ctx, m, target.MessageID, false)
+		actions, err := h.undo(ctx, m, baseMessage(target.MessageID), false)
 		return actions, true, err
 	case isUndoWord(text):
 		return h.hint(m, lang, "undoReplyNone"), true, nil
@@ -134,7 +139,7 @@ func (h *Handler) reportsInReceipt(ctx context.Context, chat, botMessage int64) 
 	}
 	var out []store.Revision
 	for _, r := range rs {
-		o, ok, err := h.store.Outbox(ctx, key("receipt", r.Chat, r.MessageID))
+		o, ok, err := h.store.Outbox(ctx, key("receipt", r.Chat, baseMessage(r.MessageID)))
 		if err != nil {
 			return nil, fmt.Errorf("handlers: receipt lookup: %w", err)
 		}
@@ -143,6 +148,40 @@ func (h *Handler) reportsInReceipt(ctx context.Context, chat, botMessage int64) 
 		}
 	}
 	return out, nil
+}
+
+// problemHead reads the head of the bot's ❌ answer as Telegram quotes
+// it: "❌ 王书记 的发热报告有 1 处需要修改：".
+var problemHead = regexp.MustCompile(`^❌ (.+?) 的(\S+?)有 \d+ 处需要修改`)
+
+// reportsNamedIn finds the report a ❌ answer is about from its text, for
+// when its delivery was not recorded (yet): the latest report needing a
+// fix that this sender filed today with that kind.
+func (h *Handler) reportsNamedIn(ctx context.Context, chat int64, botText string) ([]store.Revision, error) {
+	plain := html.UnescapeString(tagPattern.ReplaceAllString(botText, ""))
+	m := problemHead.FindStringSubmatch(plain)
+	if m == nil {
+		return nil, nil
+	}
+	settings, err := h.store.Settings(ctx, chat)
+	if err != nil {
+		return nil, fmt.Errorf("handlers: receipt lookup: %w", err)
+	}
+	today := report.DateOf(h.now().In(h.location(settings)))
+	rs, err := h.store.Reports(ctx, store.ReportQuery{Chat: chat, From: today.AddDays(-1), To: today, IncludeInvalid: true})
+	if err != nil {
+		return nil, fmt.Errorf("handlers: receipt lookup: %w", err)
+	}
+	var best *store.Revision
+	for i, r := range rs {
+		if !r.Valid() && r.Sender == m[1] && report.KindName(r.Kind, report.Zh) == m[2] && (best == nil || later(r, *best)) {
+			best = &rs[i]
+		}
+	}
+	if best == nil {
+		return nil, nil
+	}
+	return []store.Revision{*best}, nil
 }
 
 // pickReport chooses among the reports one receipt answered: the
@@ -184,38 +223,40 @@ func (h *Handler) amend(ctx context.Context, m Message, b store.Binding, orig st
 		return nil, fmt.Errorf("handlers: amend: settings: %w", err)
 	}
 	loc := h.location(settings)
+	base := baseMessage(orig.MessageID)
 	text := orig.Text + "\n" + m.Text
-	pc := report.Context{Now: orig.SentAt, Location: loc, Sender: orig.Sender, BotUsername: h.cfg.BotUsername}
-	r := report.Parse(text, pc)
-	if r.Kind != orig.Kind {
+	landlord := ""
+	if b.Role == store.RoleLandlord {
+		landlord = orig.Sender
+	}
+	pc := report.Context{Now: orig.SentAt, Location: loc, Sender: landlord, BotUsername: h.cfg.BotUsername}
+	all := report.ParseAll(text, pc)
+	if all.Kind != orig.Kind {
 		text = withKind(orig.Text, orig.Kind) + "\n" + m.Text
-		r = report.Parse(text, pc)
+		all = report.ParseAll(text, pc)
 	}
-	rev := orig
-	rev.Fields, rev.Text, rev.Lang, rev.Problems, rev.At = r.Fields, text, r.Lang, len(r.Problems), h.now()
-	rev.Revision = max(m.Date.Unix(), orig.Revision+1)
-	emoji := reactOK
-	if !r.OK() {
-		emoji = reactProblem
-	}
-	actions := []Action{
-		{Kind: React, Key: key("react", m.Chat.ID, m.ID, 0), Chat: m.Chat.ID, MessageID: m.ID, Emoji: emoji},
-		{Kind: React, Key: key("react", orig.Chat, orig.MessageID, "amend", m.ID), Chat: orig.Chat, MessageID: orig.MessageID, Emoji: emoji},
-		h.receiptAction(ctx, orig.Chat, orig.MessageID, key("amend", m.ID)),
-	}
-	changes := store.Changes{Revision: &rev}
-	if err := h.queue(&changes, actions); err != nil {
-		return nil, err
-	}
-	if _, err := h.commitRevision(ctx, b, changes, &rev, orig, true, r.OK()); err != nil {
+	first, hadFirst, err := h.store.Report(ctx, orig.Chat, base)
+	if err != nil {
 		return nil, fmt.Errorf("handlers: amend: %w", err)
 	}
-	outcome := "valid"
-	if !r.OK() {
-		outcome = "invalid"
+	allOK := all.OK()
+	emoji := reactOK
+	if !allOK {
+		emoji = reactProblem
 	}
-	h.cfg.OnReport(string(r.Kind), outcome)
-	h.log.Info("report amended by a reply", "chat", orig.Chat, "message", orig.MessageID, "reply", m.ID, "problems", len(r.Problems))
+	extra := []Action{
+		{Kind: React, Key: key("react", m.Chat.ID, m.ID, 0), Chat: m.Chat.ID, MessageID: m.ID, Emoji: emoji},
+		{Kind: React, Key: key("react", orig.Chat, base, "amend", m.ID), Chat: orig.Chat, MessageID: base, Emoji: emoji},
+	}
+	sender := User{ID: orig.SenderID, FirstName: orig.Sender}
+	actions, err := h.record(ctx, b, recording{
+		chat: orig.Chat, message: base, text: text, sender: sender, sentAt: orig.SentAt, day: orig.Day,
+		revision: max(m.Date.Unix(), orig.Revision+1), extra: extra, reason: key("amend", m.ID),
+	}, all, first, hadFirst)
+	if err != nil {
+		return nil, fmt.Errorf("handlers: amend: %w", err)
+	}
+	h.log.Info("report amended by a reply", "chat", orig.Chat, "message", base, "reply", m.ID)
 	return actions, nil
 }
 
@@ -243,7 +284,7 @@ func (h *Handler) undoLatest(ctx context.Context, c *call) ([]Action, error) {
 	if latest == nil {
 		return h.reply(c, "undoNoneToday"), nil
 	}
-	return h.undo(ctx, c.m, latest.MessageID, false)
+	return h.undo(ctx, c.m, baseMessage(latest.MessageID), false)
 }
 
 // syntheticFloor is where the message ids of reports filed with a button
@@ -298,6 +339,7 @@ var triggerWords = []struct {
 	{"婚丧", report.Gathering}, {"结婚", report.Gathering}, {"丧事", report.Gathering}, {"喜事", report.Gathering},
 	{"租户", report.Tenant}, {"租房", report.Tenant}, {"出租", report.Tenant},
 	{"日报", report.Daily},
+	{"回访", report.Followup}, {"复查", report.Followup},
 }
 
 // looksLikeReport tells whether a message the parser took for chat reads
@@ -369,6 +411,8 @@ func shortTrigger(k report.Kind, lang report.Lang) string {
 		return "租户"
 	case report.Daily:
 		return "日报"
+	case report.Followup:
+		return "回访"
 	}
 	return report.KindName(k, lang)
 }

@@ -9,6 +9,7 @@ import (
 
 	"gridbot/report"
 	"gridbot/store"
+	"gridbot/tally"
 )
 
 // duplicateWindow is how far back an arrival or tenant is looked for under
@@ -39,15 +40,82 @@ func (h *Handler) RenderReceipts(ctx context.Context, chat int64, ids []int64) (
 	return strings.Join(sections, "\n\n"), nil
 }
 
+// renderReceipt renders the receipt of message id: one section per person
+// it holds.
 func (h *Handler) renderReceipt(ctx context.Context, chat, id int64, loc *time.Location) (string, error) {
-	rev, ok, err := h.store.Report(ctx, chat, id)
+	people, err := h.peopleOf(ctx, chat, id)
 	if err != nil {
 		return "", fmt.Errorf("handlers: receipt: %w", err)
 	}
-	if !ok {
+	if len(people) == 0 {
 		return h.renderWithdrawn(ctx, chat, id)
 	}
-	r := report.Parse(rev.Text, report.Context{Now: rev.SentAt, Location: loc, Sender: rev.Sender, BotUsername: h.cfg.BotUsername})
+	if len(people) == 1 {
+		return h.renderPerson(ctx, people[0], loc)
+	}
+	return h.renderPeople(ctx, people, loc)
+}
+
+// renderPeople renders the receipt of a message that lists several
+// people: one line per person, then what each needs fixed or was warned
+// about.
+func (h *Handler) renderPeople(ctx context.Context, people []store.Revision, loc *time.Location) (string, error) {
+	first := people[0]
+	lang := first.Lang
+	ok := 0
+	for _, p := range people {
+		if p.Valid() {
+			ok++
+		}
+	}
+	var b strings.Builder
+	kind := report.KindName(first.Kind, lang)
+	who := html.EscapeString(first.Sender)
+	if ok == len(people) {
+		b.WriteString(lang.Pick(fmt.Sprintf("✅ <b>%s</b> 的%s已记录，共 %d 人：", who, kind, len(people)),
+			fmt.Sprintf("✅ <b>%s</b>: %s recorded for %d people:", who, kind, len(people))))
+	} else {
+		b.WriteString(lang.Pick(fmt.Sprintf("<b>%s</b> 的%s共 %d 人：%d 人已记录，%d 人需要修改（直接编辑原消息即可）", who, kind, len(people), ok, len(people)-ok),
+			fmt.Sprintf("<b>%s</b>'s %s, %d people: %d recorded, %d to fix (edit your message)", who, kind, len(people), ok, len(people)-ok)))
+	}
+	for i, rev := range people {
+		r := parsePerson(rev, report.Context{Now: rev.SentAt, Location: loc, BotUsername: h.cfg.BotUsername})
+		mark := "✅"
+		if !rev.Valid() {
+			mark = "❌"
+		}
+		earlier, isUpdate, err := h.earlierRegistration(ctx, rev)
+		if err != nil {
+			return "", err
+		}
+		if isUpdate {
+			mark = "✏️"
+		}
+		fmt.Fprintf(&b, "\n%d. %s %s", i+1, mark, html.EscapeString(report.MaskText(listLine(rev, lang, loc, false, false))))
+		if isUpdate {
+			_, changed := updateHeader(earlier, rev, lang)
+			b.WriteString(lang.Pick("（已于 ", " (registered on ") + earlier.Day.String() + lang.Pick(" 登记过，按同一人更新）", ", updated)") + changed)
+		}
+		for _, p := range r.Problems {
+			b.WriteString("\n   ❗ " + html.EscapeString(p.Message))
+		}
+		for _, w := range r.Warnings {
+			b.WriteString("\n   ⚠️ " + html.EscapeString(w.Message))
+		}
+		dups, err := h.duplicates(ctx, rev, earlier, isUpdate)
+		if err != nil {
+			return "", err
+		}
+		for _, d := range dups {
+			b.WriteString("\n   ⚠️ " + d)
+		}
+	}
+	return b.String(), nil
+}
+
+// renderPerson renders the receipt of one report.
+func (h *Handler) renderPerson(ctx context.Context, rev store.Revision, loc *time.Location) (string, error) {
+	r := parsePerson(rev, report.Context{Now: rev.SentAt, Location: loc, Sender: rev.Sender, BotUsername: h.cfg.BotUsername})
 	lang := rev.Lang
 	who := html.EscapeString(rev.Sender)
 	kind := report.KindName(rev.Kind, lang)
@@ -63,26 +131,46 @@ func (h *Handler) renderReceipt(ctx context.Context, chat, id int64, loc *time.L
 		}
 		shown := report.Report{Kind: rev.Kind, Lang: lang, Fields: rev.Fields}
 		if lang == report.En {
-			b.WriteString("\nEdit your message to fix it, or send this again completed:")
+			b.WriteString("\nLong-press your message → Edit to fix it, reply to this message with what is missing, or send this again completed:")
 		} else {
-			b.WriteString("\n直接编辑原消息即可修改，或补全下面的模板重新发送：")
+			b.WriteString("\n长按你的消息 → 编辑，改好后我会重新检查；也可以回复这条消息补上缺的内容，或补全下面的模板重新发送：")
 		}
 		b.WriteString("\n<pre>" + html.EscapeString(report.FillTemplate(shown, true)) + "</pre>")
 		return b.String(), nil
 	}
-	if lang == report.En {
+	earlier, isUpdate, err := h.earlierRegistration(ctx, rev)
+	if err != nil {
+		return "", err
+	}
+	var changed string
+	switch {
+	case isUpdate:
+		var head string
+		head, changed = updateHeader(earlier, rev, lang)
+		b.WriteString(head)
+	case lang == report.En:
 		fmt.Fprintf(&b, "✅ <b>%s</b>: %s recorded", who, kind)
-	} else {
+	default:
 		fmt.Fprintf(&b, "✅ <b>%s</b> 的%s已记录", who, kind)
 	}
 	formatted := report.Format(report.Report{Kind: rev.Kind, Lang: lang, Fields: rev.Fields}, report.FormatOptions{Mask: true})
 	if _, body, ok := strings.Cut(formatted, "\n"); ok {
 		b.WriteString("\n" + html.EscapeString(body))
 	}
+	if changed != "" {
+		b.WriteString("\n" + changed)
+	}
+	if rev.Kind == report.Followup {
+		line, err := h.followupLine(ctx, rev, lang)
+		if err != nil {
+			return "", err
+		}
+		b.WriteString("\n" + line)
+	}
 	for _, w := range r.Warnings {
 		b.WriteString("\n⚠️ " + html.EscapeString(w.Message))
 	}
-	dups, err := h.duplicates(ctx, rev)
+	dups, err := h.duplicates(ctx, rev, earlier, isUpdate)
 	if err != nil {
 		return "", err
 	}
@@ -95,28 +183,34 @@ func (h *Handler) renderReceipt(ctx context.Context, chat, id int64, loc *time.L
 // renderWithdrawn renders a report that was withdrawn, or "" for a message
 // that never held a report.
 func (h *Handler) renderWithdrawn(ctx context.Context, chat, id int64) (string, error) {
-	hist, err := h.store.History(ctx, chat, id)
-	if err != nil {
-		return "", fmt.Errorf("handlers: receipt: history: %w", err)
-	}
-	var last *store.Revision // the newest edit, as the store folds them
-	for _, ev := range hist {
-		if r := ev.Revision; r != nil && (last == nil || r.Revision >= last.Revision) {
-			last = r
+	var lasts []store.Revision
+	for i := 0; i < maxPersons; i++ {
+		hist, err := h.store.History(ctx, chat, personID(id, i))
+		if err != nil {
+			return "", fmt.Errorf("handlers: receipt: history: %w", err)
 		}
+		var last *store.Revision // the newest edit, as the store folds them
+		for _, ev := range hist {
+			if r := ev.Revision; r != nil && (last == nil || r.Revision >= last.Revision) {
+				last = r
+			}
+		}
+		if last == nil {
+			break
+		}
+		lasts = append(lasts, *last)
 	}
-	if last == nil {
+	if len(lasts) == 0 {
 		return "", nil
 	}
-	return say(last.Lang, "undone", summaryLine(*last, last.Lang)), nil
+	return say(lasts[0].Lang, "undone", summaryOf(lasts, lasts[0].Lang)), nil
 }
 
-// summaryLine names a report in a few words: 王书记 的返乡登记（张三）.
-func summaryLine(r store.Revision, lang report.Lang) string {
-	who := r.Fields["name"]
-	if who == "" {
-		who = r.Fields["host"]
-	}
+// summaryOf names the reports of one message in a few words: 王书记
+// 的返乡登记（张三、李四）.
+func summaryOf(rs []store.Revision, lang report.Lang) string {
+	r := rs[0]
+	who := namesOf(rs, lang)
 	kind := report.KindName(r.Kind, lang)
 	if lang == report.En {
 		if who != "" {
@@ -146,7 +240,7 @@ func later(a, b store.Revision) bool {
 
 // duplicates warns when an arrival or tenant's phone or ID number is on
 // record already, naming the village and the day of the earlier report.
-func (h *Handler) duplicates(ctx context.Context, rev store.Revision) ([]string, error) {
+func (h *Handler) duplicates(ctx context.Context, rev, updated store.Revision, isUpdate bool) ([]string, error) {
 	if rev.Kind != report.Arrival && rev.Kind != report.Tenant {
 		return nil, nil
 	}
@@ -160,12 +254,21 @@ func (h *Handler) duplicates(ctx context.Context, rev store.Revision) ([]string,
 	}
 	var out []string
 	names := map[int64]string{}
+	warned := map[string]bool{}
 	for _, f := range found {
 		if f.Chat == rev.Chat && f.MessageID == rev.MessageID {
 			continue
 		}
 		if later(f, rev) {
 			continue // a later report is the duplicate, not this one
+		}
+		if isUpdate && (tally.SamePerson(f, updated) && f.Chat == updated.Chat || f.Chat == updated.Chat && f.MessageID == updated.MessageID) {
+			continue // the registration this one updates: said above
+		}
+		if same, err := h.sameVillagePerson(ctx, f, rev); err != nil {
+			return nil, err
+		} else if same {
+			continue // an older registration of the person in this village, updated since
 		}
 		name, ok := names[f.Chat]
 		if !ok {
@@ -179,6 +282,11 @@ func (h *Handler) duplicates(ctx context.Context, rev store.Revision) ([]string,
 			names[f.Chat] = name
 		}
 		kind := report.KindName(f.Kind, rev.Lang)
+		if seen := name + "|" + f.Fields["name"] + "|" + kind; warned[seen] {
+			continue // one warning per village and person: the first registration there
+		} else {
+			warned[seen] = true
+		}
 		same := report.MaskPhone(f.Fields["phone"])
 		if f.Fields["id_number"] != "" && f.Fields["id_number"] == rev.Fields["id_number"] {
 			same = report.MaskID(f.Fields["id_number"])

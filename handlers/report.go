@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -28,11 +29,18 @@ func (h *Handler) handleReport(ctx context.Context, m Message) ([]Action, error)
 		return nil, fmt.Errorf("handlers: report: settings: %w", err)
 	}
 	loc := h.location(settings)
-	r := report.Parse(m.Text, report.Context{Now: m.Date, Location: loc, Sender: m.From.Name(), BotUsername: h.cfg.BotUsername})
+	// a tenant's landlord defaults to the sender only where landlords
+	// report: their private chat (a grid worker in the group is no landlord)
+	landlord := ""
+	if bound && b.Role == store.RoleLandlord {
+		landlord = m.From.Name()
+	}
+	pc := report.Context{Now: m.Date, Location: loc, Sender: landlord, BotUsername: h.cfg.BotUsername}
+	r := report.Parse(m.Text, pc)
 	lang := r.Lang
 	switch {
 	case !bound && m.Chat.Private() && r.Kind != report.None && !m.Edited():
-		return []Action{{Kind: Send, Key: key("reply", m.Chat.ID, m.ID), Chat: m.Chat.ID, ReplyTo: m.ID, Text: say(lang, "chooseVillage")}}, nil
+		return h.privateUnbound(ctx, m, lang)
 	case !bound || (b.Role != store.RoleVillage && b.Role != store.RoleLandlord):
 		return nil, nil // unbound groups and the command group take no reports
 	case b.Role == store.RoleLandlord && r.Kind != report.None && r.Kind != report.Tenant:
@@ -56,7 +64,7 @@ func (h *Handler) handleReport(ctx context.Context, m Message) ([]Action, error)
 			return h.editedAway(ctx, m)
 		}
 		if !m.Edited() && !strings.HasPrefix(m.Text, "/") { // a command for another bot is not ours
-			if k, ok := looksLikeReport(m.Text, report.Context{Now: m.Date, Location: loc, Sender: m.From.Name()}); ok {
+			if k, ok := looksLikeReport(m.Text, pc); ok {
 				return h.missingKind(m, langOf(m.From, m.Text), k), nil
 			}
 		}
@@ -70,51 +78,55 @@ func (h *Handler) handleReport(ctx context.Context, m Message) ([]Action, error)
 		}
 	}
 
-	rev := store.Revision{
-		Chat: m.Chat.ID, MessageID: m.ID, Kind: r.Kind, Lang: r.Lang, Fields: r.Fields,
-		Problems: len(r.Problems), Text: m.Text, SenderID: m.From.ID, Sender: m.From.Name(),
-		SentAt: m.Date, Day: report.DateOf(m.Date.In(loc)), At: h.now(),
-	}
+	revision := int64(0)
 	if m.Edited() {
-		rev.Revision = m.EditDate.Unix()
+		revision = m.EditDate.Unix()
 	}
-	// the report and the answers to it are one durable step
-	emoji := reactOK
-	if !r.OK() {
-		emoji = reactProblem
+	all := report.ParseAll(m.Text, pc)
+	return h.record(ctx, b, recording{
+		chat: m.Chat.ID, message: m.ID, text: m.Text, sender: m.From, sentAt: m.Date, day: report.DateOf(m.Date.In(loc)),
+		revision: revision, edited: m.Edited(), reactions: true,
+	}, all, prev, hadPrev)
+}
+
+// privateUnbound answers a report sent in a private chat not yet bound to
+// a village: a grid worker is told to report in their village's group, a
+// landlord to choose their village first.
+func (h *Handler) privateUnbound(ctx context.Context, m Message, lang report.Lang) ([]Action, error) {
+	reply := func(text string) []Action {
+		return []Action{{Kind: Send, Key: key("reply", m.Chat.ID, m.ID), Chat: m.Chat.ID, ReplyTo: m.ID, Text: text}}
 	}
-	actions := []Action{}
-	// an original or older edit handled after a newer edit is recorded, but
-	// the newer edit stays current (the store folds by edit date): its
-	// reaction stands
-	stale := hadPrev && prev.Revision > rev.Revision
-	if !stale && (!m.Edited() || !hadPrev || prev.Valid() != r.OK()) {
-		actions = append(actions, Action{Kind: React, Key: key("react", m.Chat.ID, m.ID, rev.Revision), Chat: m.Chat.ID, MessageID: m.ID, Emoji: emoji})
-	}
-	actions = append(actions, h.receiptAction(ctx, m.Chat.ID, m.ID, key("rev", rev.Revision)))
-	changes := store.Changes{Revision: &rev}
-	if err := h.queue(&changes, actions); err != nil {
+	villages, err := h.workerVillages(ctx, m.From.ID)
+	if err != nil {
 		return nil, err
 	}
-	if r.Kind == report.Daily && r.OK() {
-		if err := h.autoJoin(ctx, m, &changes); err != nil {
-			return nil, err
+	if len(villages) > 0 {
+		return reply(say(lang, "reportInGroup", strings.Join(villages, lang.Pick("、", ", ")))), nil
+	}
+	return reply(say(lang, "chooseVillage")), nil
+}
+
+// workerVillages names the villages whose roster a user is on.
+func (h *Handler) workerVillages(ctx context.Context, user int64) ([]string, error) {
+	_, villages, err := h.villageNames(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("handlers: worker villages: %w", err)
+	}
+	var out []string
+	for _, v := range villages {
+		members, err := h.store.ActiveMembers(ctx, v.Chat)
+		if err != nil {
+			return nil, fmt.Errorf("handlers: worker villages: %w", err)
+		}
+		for _, mb := range members {
+			if mb.UserID == user {
+				out = append(out, v.Name)
+				break
+			}
 		}
 	}
-	outcome := "valid"
-	if !r.OK() {
-		outcome = "invalid"
-	}
-	res, err := h.commitRevision(ctx, b, changes, &rev, prev, hadPrev, r.OK())
-	if err != nil {
-		return nil, fmt.Errorf("handlers: report: save: %w", err)
-	}
-	if res.DuplicateRevision {
-		outcome = "repeat"
-	}
-	h.cfg.OnReport(string(r.Kind), outcome)
-	h.log.Info("report recorded", "chat", m.Chat.ID, "message", m.ID, "revision", rev.Revision, "kind", r.Kind, "problems", len(r.Problems))
-	return actions, nil
+	sort.Strings(out)
+	return out, nil
 }
 
 // commitRevision records a report's revision with changes: a tenant's
@@ -126,6 +138,13 @@ func (h *Handler) commitRevision(ctx context.Context, b store.Binding, changes s
 		rev.Fields["pass"] = prev.Fields["pass"]
 		return h.store.Commit(ctx, changes)
 	case rev.Kind == report.Tenant && ok:
+		// a tenant registered again keeps their pass number
+		if earlier, found, err := h.earlierRegistration(ctx, *rev); err != nil {
+			return store.Result{}, err
+		} else if found && earlier.Fields["pass"] != "" {
+			rev.Fields["pass"] = earlier.Fields["pass"]
+			return h.store.Commit(ctx, changes)
+		}
 		return h.commitTenant(ctx, b, changes, rev)
 	}
 	return h.store.Commit(ctx, changes)
@@ -163,7 +182,14 @@ func (h *Handler) editedAway(ctx context.Context, m Message) ([]Action, error) {
 		{Kind: React, Key: key("react", m.Chat.ID, m.ID, "away", m.EditDate.Unix()), Chat: m.Chat.ID, MessageID: m.ID},
 		h.receiptAction(ctx, m.Chat.ID, m.ID, key("away", m.EditDate.Unix())),
 	}
-	changes := store.Changes{Withdrawals: []store.Withdrawal{{Chat: m.Chat.ID, MessageID: m.ID, By: m.From.ID, At: h.now()}}}
+	people, err := h.peopleOf(ctx, m.Chat.ID, m.ID)
+	if err != nil {
+		return nil, fmt.Errorf("handlers: report: withdraw edited: %w", err)
+	}
+	var changes store.Changes
+	for _, p := range people {
+		changes.Withdrawals = append(changes.Withdrawals, store.Withdrawal{Chat: m.Chat.ID, MessageID: p.MessageID, By: m.From.ID, At: h.now()})
+	}
 	if err := h.queue(&changes, actions); err != nil {
 		return nil, err
 	}
@@ -187,20 +213,20 @@ func (h *Handler) receiptAction(ctx context.Context, chat, messageID int64, reas
 
 // autoJoin puts the sender of a daily report on the roster, unless they
 // are on it or left it.
-func (h *Handler) autoJoin(ctx context.Context, m Message, changes *store.Changes) error {
-	if m.From.ID == m.Chat.ID {
+func (h *Handler) autoJoin(ctx context.Context, chat int64, sender User, changes *store.Changes) error {
+	if sender.ID == chat {
 		return nil // an anonymous admin, writing as the group: nobody to remind
 	}
-	roster, err := h.store.Roster(ctx, m.Chat.ID)
+	roster, err := h.store.Roster(ctx, chat)
 	if err != nil {
 		return fmt.Errorf("handlers: report: roster: %w", err)
 	}
 	for _, member := range roster {
-		if member.UserID == m.From.ID {
+		if member.UserID == sender.ID {
 			return nil // on the roster, or left it: /leave is respected
 		}
 	}
-	changes.Members = append(changes.Members, store.Member{Chat: m.Chat.ID, UserID: m.From.ID, Name: m.From.Name(), At: h.now()})
+	changes.Members = append(changes.Members, store.Member{Chat: chat, UserID: sender.ID, Name: sender.Name(), At: h.now()})
 	return nil
 }
 

@@ -18,7 +18,14 @@ const (
 	boundGroup         // a bound village or command group
 	groups             // any group, bound or not
 	privateChat        // a private chat with the bot
+	readChats          // a bound village or command group, or a landlord's private chat
 )
+
+// whereText says, for a refusal, where a command works.
+var whereText = map[where]string{
+	villageChats: "whereVillageChats", villageGroup: "whereVillageGroup", boundGroup: "whereBoundGroup",
+	groups: "whereGroups", privateChat: "wherePrivate", readChats: "whereRead",
+}
 
 // command is one route.
 type command struct {
@@ -44,11 +51,12 @@ var commands = []command{
 	{Name: "start", Zh: "开始使用", En: "get started", where: anywhere, run: (*Handler).help},
 	{Name: "help", Zh: "怎么报告：格式和例子", En: "how to report, with examples", where: anywhere, run: (*Handler).help},
 	{Name: "template", Args: "KIND", Zh: "某类报告的模板（返乡 发热 婚丧 租户 日报）", En: "a report template (arrival fever gathering tenant daily)", where: anywhere, run: (*Handler).template},
-	{Name: "today", Zh: "今天的数字", En: "today's numbers", where: boundGroup, run: (*Handler).today},
-	{Name: "list", Args: "KIND [DATE]", Zh: "列出某天的报告（号码打码）", En: "list a day's reports (numbers masked)", where: villageChats, run: (*Handler).list},
-	{Name: "observation", Zh: "居家观察人员及解除日期", En: "people under home observation", where: villageGroup, run: (*Handler).observation},
+	{Name: "today", Args: "[DATE]", Zh: "今天（或某天：/today 昨天）的数字", En: "today's numbers (or a day's: /today yesterday)", where: boundGroup, run: (*Handler).today},
+	{Name: "list", Args: "KIND [DAYS]", Zh: "列出报告：/list 返乡 昨天｜本周｜近7天｜2月1日-2月7日", En: "list reports: /list arrival yesterday | this week", where: readChats, run: (*Handler).list},
+	{Name: "observation", Zh: "居家观察人员及解除日期", En: "people under home observation", where: boundGroup, run: (*Handler).observation},
 	{Name: "undo", Zh: "撤销自己今天最近的一条报告（或回复要撤销的那条）", En: "withdraw your latest report today (or reply to the one to withdraw)", where: villageChats, run: (*Handler).undoCommand},
 	{Name: "join", Zh: "加入日报名单", En: "join the daily report roster", where: villageGroup, run: (*Handler).join},
+	{Name: "roster", Args: "[add|remove]", Zh: "日报名单；管理员回复某人发 /roster add 或 /roster remove", En: "the daily roster; admins reply to someone with /roster add or remove", where: villageGroup, run: (*Handler).roster},
 	{Name: "leave", Zh: "退出日报名单", En: "leave the daily report roster", where: villageGroup, run: (*Handler).leave},
 	{Name: "settings", Zh: "本群的定时设置", En: "this group's schedule settings", where: boundGroup, run: (*Handler).settingsCommand},
 	{Name: "set", Args: "NAME VALUE", Zh: "管理员：修改设置", En: "admins: change a setting", where: boundGroup, run: (*Handler).set},
@@ -80,7 +88,7 @@ func Commands() []CommandInfo {
 		out = append(out, CommandInfo{
 			Name: c.Name, Zh: c.Zh, En: c.En,
 			Groups:  c.where != privateChat,
-			Private: c.where == anywhere || c.where == villageChats || c.where == privateChat,
+			Private: c.where == anywhere || c.where == villageChats || c.where == privateChat || c.where == readChats,
 		})
 	}
 	return out
@@ -108,12 +116,14 @@ func (h *Handler) runCommand(ctx context.Context, cmd *command, m Message, args 
 		allowed = !m.Chat.Private()
 	case privateChat:
 		allowed = m.Chat.Private()
+	case readChats:
+		allowed = ok && b.Role != store.RoleNone
 	}
 	if !allowed {
 		if !ok && !m.Chat.Private() {
 			return nil, nil // an unbound group stays silent but for /start, /help, /whoami, /bind
 		}
-		return h.reply(c, "notHere", "/"+cmd.Name), nil
+		return h.reply(c, "notHere", "/"+cmd.Name, say(c.lang, whereText[cmd.where])), nil
 	}
 	return cmd.run(h, ctx, c)
 }

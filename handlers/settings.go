@@ -162,7 +162,7 @@ func (h *Handler) settingsCommand(ctx context.Context, c *call) ([]Action, error
 			say(c.lang, "setFollowUp", e.FollowUp.String()),
 			say(c.lang, "setObservation", e.Observation))
 	}
-	lines = append(lines, say(c.lang, "setTZ", e.Location.String()), say(c.lang, "setLang", string(e.Lang)))
+	lines = append(lines, say(c.lang, "setTZ", e.Location.String()), say(c.lang, "setLang", say(c.lang, "lang"+strings.ToUpper(string(e.Lang)[:1])+string(e.Lang)[1:])))
 	if !e.Active {
 		lines = append(lines, say(c.lang, "setInactive"))
 	}
@@ -186,7 +186,7 @@ func (h *Handler) set(ctx context.Context, c *call) ([]Action, error) {
 	}
 	villageOnly := name == SettingReminder || name == SettingSummary || name == SettingFollowUp || name == SettingObservation
 	if villageOnly && c.binding.Role != store.RoleVillage || name == SettingRollup && c.binding.Role != store.RoleCommand {
-		return h.reply(c, "setNotHere", name), nil
+		return h.reply(c, "setNotHere", settingName(name, c.lang)), nil
 	}
 	var stored string
 	var changes store.Changes
@@ -218,10 +218,14 @@ func (h *Handler) set(ctx context.Context, c *call) ([]Action, error) {
 		}
 		stored = value
 	case SettingLang:
-		if value != "zh" && value != "en" {
+		switch strings.ToLower(value) {
+		case "zh", "中文", "汉语", "chinese", "cn":
+			stored = "zh"
+		case "en", "英文", "英语", "english":
+			stored = "en"
+		default:
 			return h.reply(c, "setBadLang", value), nil
 		}
-		stored = value
 	default:
 		return h.reply(c, "setUsage"), nil
 	}
@@ -233,12 +237,41 @@ func (h *Handler) set(ctx context.Context, c *call) ([]Action, error) {
 	if h.cfg.OnSettings != nil {
 		h.cfg.OnSettings(c.m.Chat.ID)
 	}
-	return h.reply(c, "setDone", name, stored, safeHTML(note)), nil
+	shown := stored
+	switch {
+	case stored == "off":
+		off := strings.TrimSuffix(strings.TrimSuffix(settingName(name, c.lang), "时间"), " time")
+		return h.reply(c, "setDoneOff", off, safeHTML(note)), nil
+	case name == SettingLang:
+		shown = say(c.lang, "lang"+strings.ToUpper(stored[:1])+stored[1:])
+	case name == SettingObservation:
+		shown = c.lang.Pick(stored+" 天", stored+" days")
+	}
+	return h.reply(c, "setDone", settingName(name, c.lang), shown, safeHTML(note)), nil
+}
+
+// settingNames are what the settings are called in replies.
+var settingNames = map[string][2]string{
+	SettingReminder:    {"日报提醒时间", "the daily report reminder time"},
+	SettingSummary:     {"每日汇总时间", "the daily summary time"},
+	SettingFollowUp:    {"早间提示时间", "the morning follow-up time"},
+	SettingRollup:      {"各村汇总时间", "the roll-up time"},
+	SettingObservation: {"居家观察天数", "home observation days"},
+	SettingTZ:          {"时区", "the time zone"},
+	SettingLang:        {"定时消息语言", "the language of scheduled posts"},
+}
+
+// settingName names a setting for people; an unknown one as typed.
+func settingName(name string, lang report.Lang) string {
+	if n, ok := settingNames[name]; ok {
+		return lang.Pick(n[0], n[1])
+	}
+	return name
 }
 
 // settingAliases are the Chinese names admins may use in /set.
 var settingAliases = map[string]string{
-	"提醒": SettingReminder, "汇总": SettingSummary, "回访": SettingFollowUp, "跟进": SettingFollowUp, "总汇总": SettingRollup,
+	"提醒": SettingReminder, "日报提醒": SettingReminder, "汇总": SettingSummary, "每日汇总": SettingSummary, "各村汇总": SettingRollup, "回访": SettingFollowUp, "跟进": SettingFollowUp, "总汇总": SettingRollup,
 	"观察": SettingObservation, "观察天数": SettingObservation, "时区": SettingTZ, "语言": SettingLang, "timezone": SettingTZ,
 	"follow-up": SettingFollowUp, "language": SettingLang,
 }

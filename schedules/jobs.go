@@ -63,10 +63,65 @@ func (s *Scheduler) reminder(ctx context.Context, b store.Binding, e handlers.Ch
 	if err != nil {
 		return nil, err
 	}
-	if len(v.Missing) == 0 {
-		return nil, nil // everyone reported: nobody to nag
+	roster, err := s.store.ActiveMembers(ctx, b.Chat)
+	if err != nil {
+		return nil, err
 	}
-	return []handlers.Action{post(key, b.Chat, reminderText(e.Lang, day, v.Missing, late), reminderButtons(e.Lang, day))}, nil
+	if len(roster) == 0 {
+		// nobody to remind is a blind spot, not a quiet day
+		return []handlers.Action{post(key, b.Chat, lateMark(e.Lang, late)+emptyRosterText(e.Lang, day), nil)}, nil
+	}
+	fixes, err := s.toFix(ctx, b.Chat, day, e.Lang)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case len(v.Missing) > 0:
+		return []handlers.Action{post(key, b.Chat, reminderText(e.Lang, day, v.Missing, late)+fixes, reminderButtons(e.Lang, day))}, nil
+	case fixes != "":
+		head := lateMark(e.Lang, late) + e.Lang.Pick("⏰ <b>日报提醒</b> ", "⏰ <b>Daily report reminder</b> ") + day.String() + e.Lang.Pick("\n今天的日报都已报送，谢谢！", "\nEvery daily report is in. Thanks!")
+		return []handlers.Action{post(key, b.Chat, head+fixes, nil)}, nil
+	}
+	return nil, nil // everyone reported and nothing waits for a fix: nobody to nag
+}
+
+// emptyRosterText is the reminder of a village whose roster is empty.
+func emptyRosterText(lang report.Lang, day report.Date) string {
+	return lang.Pick(
+		fmt.Sprintf("⏰ <b>日报提醒</b> %s\n本村的日报名单还是空的：还没有网格员加入，所以没法提醒谁报日报。\n网格员请在本群发送 /join 加入名单；管理员也可以回复某人的消息发送 /roster add 把他加入。", day),
+		fmt.Sprintf("⏰ <b>Daily report reminder</b> %s\nThis village's daily roster is empty: no grid worker has joined, so nobody can be reminded.\nGrid workers: send /join here. Admins: reply to someone's message with /roster add.", day))
+}
+
+// toFix lists the day's reports in the village group that still need
+// fixing (❌), mentioning who sent them; "" when there are none.
+func (s *Scheduler) toFix(ctx context.Context, chat int64, day report.Date, lang report.Lang) (string, error) {
+	rs, err := s.store.Reports(ctx, store.ReportQuery{Chat: chat, From: day, To: day, IncludeInvalid: true})
+	if err != nil {
+		return "", err
+	}
+	var lines []string
+	for _, r := range rs {
+		if r.Valid() {
+			continue
+		}
+		who := r.Fields["name"]
+		if who == "" {
+			who = r.Fields["host"]
+		}
+		item := mention(store.Member{UserID: r.SenderID, Name: r.Sender}) + " " + html.EscapeString(report.KindName(r.Kind, lang))
+		if who != "" {
+			item += lang.Pick("（", " (") + html.EscapeString(report.MaskText(who)) + lang.Pick("）", ")")
+		}
+		lines = append(lines, item)
+		if len(lines) == 20 {
+			break
+		}
+	}
+	if len(lines) == 0 {
+		return "", nil
+	}
+	return lang.Pick("\n❌ 还有报告没填全，没有记上：", "\n❌ Reports still to fix, not recorded yet: ") + strings.Join(lines, lang.Pick("、", ", ")) +
+		lang.Pick("\n长按你的消息 → 编辑，或回复机器人的 ❌ 补上缺的内容即可。", "\nLong-press your message → Edit, or reply to the bot's ❌ with what is missing."), nil
 }
 
 func (s *Scheduler) summary(ctx context.Context, b store.Binding, e handlers.ChatSettings, day report.Date, late bool, key string) ([]handlers.Action, error) {
@@ -104,16 +159,16 @@ func (s *Scheduler) followUp(ctx context.Context, b store.Binding, e handlers.Ch
 	if err != nil {
 		return nil, err
 	}
+	followups, err := s.store.Reports(ctx, store.ReportQuery{Chat: b.Chat, Kind: report.Followup, From: day.AddDays(-1), To: day})
+	if err != nil {
+		return nil, err
+	}
 	var open []store.Revision
 	for i, f := range fevers {
 		if f.Day != day.AddDays(-1) || !tally.Feverish(f) {
 			continue // a reading below the threshold (often the follow-up itself) needs no visit
 		}
-		followed := false
-		for _, later := range fevers[i+1:] {
-			followed = followed || (later.Fields["name"] == f.Fields["name"] && later.SentAt.After(f.SentAt))
-		}
-		if !followed {
+		if !tally.FollowedUp(f, fevers[i+1:]) && !tally.FollowedUp(f, followups) {
 			open = append(open, f)
 		}
 	}
@@ -141,7 +196,7 @@ func (s *Scheduler) followUp(ctx context.Context, b store.Binding, e handlers.Ch
 		t.WriteString(joinEscaped(lang, open, func(r store.Revision) string {
 			return r.Fields["name"] + " " + report.DisplayValue("temperature", r.Fields["temperature"], lang, false)
 		}))
-		t.WriteString(lang.Pick("。回访后请再报一次体温。", ". Please report their temperature again after the visit."))
+		t.WriteString(lang.Pick("。回访后请发送，例如：回访 "+html.EscapeString(open[0].Fields["name"])+" 体温36.8 已退烧", ". After the visit send e.g. /followup "+html.EscapeString(open[0].Fields["name"])+" 36.8 recovered"))
 	}
 	return []handlers.Action{post(key, b.Chat, t.String(), nil)}, nil
 }

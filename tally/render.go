@@ -46,6 +46,9 @@ func RenderVillage(v Village, lang report.Lang, title string, detail Detail, obs
 	b.WriteString("\n" + lang.Pick(
 		fmt.Sprintf("返乡 %d｜发热 %d｜婚丧 %d｜租户 %d", c.Arrivals, c.Fevers, c.Gatherings, c.Tenants),
 		fmt.Sprintf("arrivals %d | fevers %d | gatherings %d | tenants %d", c.Arrivals, c.Fevers, c.Gatherings, c.Tenants)))
+	if c.FollowUps > 0 {
+		b.WriteString(lang.Pick(fmt.Sprintf("｜回访 %d", c.FollowUps), fmt.Sprintf(" | follow-ups %d", c.FollowUps)))
+	}
 	if detail == Lists {
 		writeList(&b, lang, "🧳", lang.Pick("返乡", "Arrivals"), v.Of(report.Arrival), func(r store.Revision) string {
 			return fmt.Sprintf("%s %s→%s %s %s", r.Fields["name"], r.Fields["origin"], r.Fields["address"], r.Fields["arrived_on"], report.MaskPhone(r.Fields["phone"]))
@@ -58,6 +61,16 @@ func RenderVillage(v Village, lang report.Lang, title string, detail Detail, obs
 		})
 		writeList(&b, lang, "🏘", lang.Pick("租户", "Tenants"), v.Of(report.Tenant), func(r store.Revision) string {
 			return fmt.Sprintf("%s %s %s %s", r.Fields["name"], r.Fields["address"], report.MaskPhone(r.Fields["phone"]), r.Fields["pass"])
+		})
+		writeList(&b, lang, "🔁", lang.Pick("回访", "Follow-ups"), v.Of(report.Followup), func(r store.Revision) string {
+			line := r.Fields["name"]
+			if t := r.Fields["temperature"]; t != "" {
+				line += " " + report.DisplayValue("temperature", t, lang, false)
+			}
+			if res := r.Fields["result"]; res != "" {
+				line += " " + report.DisplayValue("result", res, lang, false)
+			}
+			return line
 		})
 	}
 	fmt.Fprintf(&b, "\n🏠 %s", lang.Pick(fmt.Sprintf("居家观察 %d 人", c.UnderObservation), fmt.Sprintf("under home observation: %d", c.UnderObservation)))
@@ -75,6 +88,10 @@ func RenderVillage(v Village, lang report.Lang, title string, detail Detail, obs
 	}
 	// everyone who sent a daily report is on the roster (sending one joins)
 	expected := len(v.Missing) + c.DailyReports
+	if expected == 0 {
+		b.WriteString("\n📝 " + lang.Pick("日报名单为空：网格员在本群发送 /join 加入", "the daily roster is empty: grid workers send /join here"))
+		return b.String()
+	}
 	fmt.Fprintf(&b, "\n📝 %s", lang.Pick(fmt.Sprintf("日报 %d/%d 已报", c.DailyReports, expected), fmt.Sprintf("daily reports: %d of %d", c.DailyReports, expected)))
 	if len(v.Missing) > 0 {
 		b.WriteString(lang.Pick("；未报：", "; missing: ") + names(v.Missing, lang))
@@ -119,14 +136,16 @@ func RenderRollup(d Day, lang report.Lang, title string) string {
 	var feverCases, gatherings []string
 	for _, v := range d.Villages {
 		c := v.Counts
-		mark := "✅"
-		if c.DailyReports == 0 {
-			mark = "❌"
-			missing = append(missing, esc(v.Name))
+		daily, complete := dailyMark(v, lang)
+		if !complete {
+			missing = append(missing, esc(v.Name)+missingWho(v, lang))
 		}
 		b.WriteString("\n" + esc(v.Name) + lang.Pick(
-			fmt.Sprintf("：日报%s 返乡%d 发热%d 婚丧%d 租户%d 观察%d", mark, c.Arrivals, c.Fevers, c.Gatherings, c.Tenants, c.UnderObservation),
-			fmt.Sprintf(": daily %s arrivals %d fevers %d gatherings %d tenants %d observed %d", mark, c.Arrivals, c.Fevers, c.Gatherings, c.Tenants, c.UnderObservation)))
+			fmt.Sprintf("：%s 返乡%d 发热%d 婚丧%d 租户%d 观察%d", daily, c.Arrivals, c.Fevers, c.Gatherings, c.Tenants, c.UnderObservation),
+			fmt.Sprintf(": %s arrivals %d fevers %d gatherings %d tenants %d observed %d", daily, c.Arrivals, c.Fevers, c.Gatherings, c.Tenants, c.UnderObservation)))
+		if c.FollowUps > 0 {
+			b.WriteString(lang.Pick(fmt.Sprintf(" 回访%d", c.FollowUps), fmt.Sprintf(" follow-ups %d", c.FollowUps)))
+		}
 		for _, r := range fevers(v) {
 			feverCases = append(feverCases, esc(fmt.Sprintf("%s %s %s（%s）", v.Name, r.Fields["name"], report.DisplayValue("temperature", r.Fields["temperature"], lang, false), r.Fields["address"])))
 		}
@@ -139,8 +158,8 @@ func RenderRollup(d Day, lang report.Lang, title string) string {
 	t := d.Totals
 	reported := len(d.Villages) - len(missing)
 	b.WriteString("\n" + lang.Pick(
-		fmt.Sprintf("<b>合计</b>：返乡%d 发热%d 婚丧%d 租户%d 观察%d；日报 %d/%d 村已报", t.Arrivals, t.Fevers, t.Gatherings, t.Tenants, t.UnderObservation, reported, len(d.Villages)),
-		fmt.Sprintf("<b>Total</b>: arrivals %d fevers %d gatherings %d tenants %d observed %d; daily reports from %d of %d villages", t.Arrivals, t.Fevers, t.Gatherings, t.Tenants, t.UnderObservation, reported, len(d.Villages))))
+		fmt.Sprintf("<b>合计</b>：返乡%d 发热%d 婚丧%d 租户%d 观察%d%s；日报 %d/%d 村报齐", t.Arrivals, t.Fevers, t.Gatherings, t.Tenants, t.UnderObservation, followUpsIf(t.FollowUps, " 回访%d"), reported, len(d.Villages)),
+		fmt.Sprintf("<b>Total</b>: arrivals %d fevers %d gatherings %d tenants %d observed %d%s; daily reports complete in %d of %d villages", t.Arrivals, t.Fevers, t.Gatherings, t.Tenants, t.UnderObservation, followUpsIf(t.FollowUps, " follow-ups %d"), reported, len(d.Villages))))
 	if len(feverCases) > 0 {
 		b.WriteString("\n🌡 " + lang.Pick("发热：", "Fevers: ") + capped(lang, feverCases))
 	}
@@ -148,9 +167,48 @@ func RenderRollup(d Day, lang report.Lang, title string) string {
 		b.WriteString("\n🎎 " + lang.Pick("超过50人或5桌的婚丧：", "Gatherings above 50 people or 5 tables: ") + capped(lang, gatherings))
 	}
 	if len(missing) > 0 {
-		b.WriteString("\n❗ " + lang.Pick("未报日报的村：", "Villages without a daily report: ") + strings.Join(missing, lang.Pick("、", ", ")))
+		b.WriteString("\n❗ " + lang.Pick("日报未报齐：", "Daily reports incomplete: ") + strings.Join(missing, lang.Pick("；", "; ")))
 	}
 	return b.String()
+}
+
+// followUpsIf renders a count of follow-ups, or nothing when there are none.
+func followUpsIf(n int, format string) string {
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf(format, n)
+}
+
+// dailyMark renders a village's daily reports for the roll-up: ✅ 4/4
+// only when everyone on the roster reported, 日报 3/4 when some did,
+// ❌ 0/4 when none did, and an empty roster as such.
+func dailyMark(v Village, lang report.Lang) (text string, complete bool) {
+	got := v.Counts.DailyReports
+	expected := got + len(v.Missing)
+	switch {
+	case expected == 0:
+		return lang.Pick("日报❌ 名单为空", "daily ❌ empty roster"), false
+	case len(v.Missing) == 0:
+		return fmt.Sprintf(lang.Pick("日报✅ %d/%d", "daily ✅ %d/%d"), got, expected), true
+	case got == 0:
+		return fmt.Sprintf(lang.Pick("日报❌ 0/%d", "daily ❌ 0/%d"), expected), false
+	}
+	return fmt.Sprintf(lang.Pick("日报 %d/%d", "daily %d/%d"), got, expected), false
+}
+
+// missingWho names, after a village in the roll-up, who has not reported.
+func missingWho(v Village, lang report.Lang) string {
+	if len(v.Missing) == 0 {
+		return lang.Pick("（名单为空）", " (empty roster)")
+	}
+	const most = 5
+	shown := v.Missing
+	more := ""
+	if len(shown) > most {
+		shown, more = shown[:most], fmt.Sprintf(lang.Pick("等%d人", " and %d more"), len(v.Missing)-most)
+	}
+	return lang.Pick("（", " (") + names(shown, lang) + more + lang.Pick("）", ")")
 }
 
 // rollupListMax bounds the lists in a roll-up: the villages' summaries

@@ -10,7 +10,11 @@
 //   - daily reports count the distinct grid workers who sent one; missing
 //     are the roster members (who have not left) who did not;
 //   - under observation are the arrivals whose observation period (days
-//     from arrived_on, 14 by default) covers the day.
+//     from arrived_on, 14 by default) covers the day;
+//   - one person is one person: an arrival or tenant registered again in
+//     the village within the observation period (the same ID number, or
+//     name and phone) updates the earlier registration and is counted once
+//     (see SamePerson).
 package tally
 
 import (
@@ -46,6 +50,7 @@ type Counts struct {
 	Tenants          int `json:"tenants"`
 	DailyReports     int `json:"daily_reports"`
 	UnderObservation int `json:"under_observation"`
+	FollowUps        int `json:"followups"`
 }
 
 func (c *Counts) add(o Counts) {
@@ -55,6 +60,7 @@ func (c *Counts) add(o Counts) {
 	c.Tenants += o.Tenants
 	c.DailyReports += o.DailyReports
 	c.UnderObservation += o.UnderObservation
+	c.FollowUps += o.FollowUps
 }
 
 // Village is one village's day.
@@ -71,6 +77,13 @@ type Village struct {
 	// report; Reported may include senders who are not on the roster.
 	Reported []store.Member
 	Missing  []store.Member
+	// Updates are the day's registrations of a person registered before
+	// (the same ID number, or name and phone, within the observation
+	// period): they update that registration and are not counted again.
+	Updates []store.Revision
+
+	earlier  []store.Revision // registrations of the days before, in the observation period
+	released []store.Revision // follow-ups up to the day that ended an observation early
 }
 
 // Of returns the reports of one kind.
@@ -132,6 +145,18 @@ func OneVillage(ctx context.Context, src Source, chat int64, day report.Date, ob
 			return Village{}, fmt.Errorf("tally: observation: %w", err)
 		}
 		v.Observed = append(v.Observed, obs...)
+		for _, k := range []report.Kind{report.Arrival, report.Tenant} {
+			before, err := src.Reports(ctx, store.ReportQuery{Chat: c, Kind: k, From: day.AddDays(-observation), To: day.AddDays(-1)})
+			if err != nil {
+				return Village{}, fmt.Errorf("tally: earlier registrations: %w", err)
+			}
+			v.earlier = append(v.earlier, before...)
+		}
+		fus, err := src.Reports(ctx, store.ReportQuery{Chat: c, Kind: report.Followup, From: day.AddDays(-observation), To: day})
+		if err != nil {
+			return Village{}, fmt.Errorf("tally: follow-ups: %w", err)
+		}
+		v.released = append(v.released, releases(fus)...)
 	}
 	if err := finish(ctx, src, &v); err != nil {
 		return Village{}, err
@@ -207,6 +232,34 @@ func AllVillages(ctx context.Context, src Source, day report.Date, observation O
 			v.Observed = append(v.Observed, r)
 		}
 	}
+	for _, k := range []report.Kind{report.Arrival, report.Tenant} {
+		before, err := src.Reports(ctx, store.ReportQuery{Kind: k, From: day.AddDays(-longest), To: day.AddDays(-1)})
+		if err != nil {
+			return Day{}, fmt.Errorf("tally: earlier registrations: %w", err)
+		}
+		for _, r := range before {
+			v, err := village(r.Chat)
+			if err != nil {
+				return Day{}, err
+			}
+			if v != nil && r.Day.Compare(day.AddDays(-observation(v.Chat))) >= 0 {
+				v.earlier = append(v.earlier, r)
+			}
+		}
+	}
+	fus, err := src.Reports(ctx, store.ReportQuery{Kind: report.Followup, From: day.AddDays(-longest), To: day})
+	if err != nil {
+		return Day{}, fmt.Errorf("tally: follow-ups: %w", err)
+	}
+	for _, r := range releases(fus) {
+		v, err := village(r.Chat)
+		if err != nil {
+			return Day{}, err
+		}
+		if v != nil {
+			v.released = append(v.released, r)
+		}
+	}
 	out := Day{Day: day}
 	for _, v := range byName {
 		if err := finish(ctx, src, v); err != nil {
@@ -230,6 +283,13 @@ func Feverish(r store.Revision) bool {
 
 // finish counts the reports and splits the roster.
 func finish(ctx context.Context, src Source, v *Village) error {
+	// one person is one person
+	var again []store.Revision
+	v.Reports, again = onePerEach(v.Reports)
+	v.Reports, v.Updates = newPeople(v.Reports, v.earlier)
+	v.Updates = append(v.Updates, again...)
+	v.Observed, _ = onePerEach(v.Observed)
+	v.Observed = stillObserved(v.Observed, v.released)
 	reporters := map[int64]store.Member{}
 	for _, r := range v.Reports {
 		switch r.Kind {
@@ -243,6 +303,8 @@ func finish(ctx context.Context, src Source, v *Village) error {
 			v.Counts.Gatherings++
 		case report.Tenant:
 			v.Counts.Tenants++
+		case report.Followup:
+			v.Counts.FollowUps++
 		case report.Daily:
 			if _, ok := reporters[r.SenderID]; !ok {
 				reporters[r.SenderID] = store.Member{Chat: v.Chat, UserID: r.SenderID, Name: r.Sender, At: r.At}

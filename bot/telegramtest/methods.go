@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"html"
 	"net/http"
 	"slices"
 	"strconv"
@@ -117,11 +118,11 @@ func (s *Server) sendLocked(cs *chatState, c Call, media string) (any, *apiError
 	switch {
 	case media == "" && p["text"] == "":
 		return nil, badRequest("message text is empty")
-	case media == "" && p["parse_mode"] == "" && utf16Len(p["text"]) > 4096:
+	case media == "" && shownLen(p["text"], p["parse_mode"]) > 4096:
 		return nil, badRequest("message is too long")
 	case media == "":
 		m.Text = p["text"]
-	case p["parse_mode"] == "" && utf16Len(p["caption"]) > 1024:
+	case shownLen(p["caption"], p["parse_mode"]) > 1024:
 		return nil, badRequest("message caption is too long")
 	default:
 		f, uploaded := c.Files[media]
@@ -191,6 +192,8 @@ func (s *Server) editLocked(cs *chatState, c Call) (any, *apiError) {
 			return nil, badRequest("there is no text in the message to edit")
 		case text == "":
 			return nil, badRequest("message text is empty")
+		case shownLen(text, c.Params["parse_mode"]) > 4096:
+			return nil, badRequest("message is too long")
 		}
 	}
 	if text == m.Text && sameJSON(markup, m.ReplyMarkup) {
@@ -344,6 +347,27 @@ func sameJSON(a, b json.RawMessage) bool {
 		return string(out)
 	}
 	return norm(a) == norm(b)
+}
+
+// shownLen is a text's length as Telegram counts it: in UTF-16 code
+// units, after HTML is parsed (tags count nothing, an entity one).
+func shownLen(s, parseMode string) int {
+	if parseMode != "HTML" {
+		return utf16Len(s)
+	}
+	var b strings.Builder
+	in := false
+	for _, r := range s {
+		switch {
+		case r == '<':
+			in = true
+		case r == '>' && in:
+			in = false
+		case !in:
+			b.WriteRune(r)
+		}
+	}
+	return utf16Len(html.UnescapeString(b.String()))
 }
 
 func utf16Len(s string) int {

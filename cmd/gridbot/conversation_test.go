@@ -145,3 +145,74 @@ func TestServeBareUndo(t *testing.T) {
 		t.Errorf("current reports: %+v (err %v), want only wang's fever report", rs, err)
 	}
 }
+
+// TestServeSamePersonTwice: the same person registered again in the same
+// village updates the registration — ✏️ 已更新 with what changed — and is
+// counted once by /today and by `gridbot summary`; in another village the
+// warning stays.
+func TestServeSamePersonTwice(t *testing.T) {
+	tg, url := newFakeTelegram(t)
+	b := startBot(t, tg, url, t.TempDir(), nil)
+	b.bindVillage()
+	other := telegramtest.Chat{ID: -1001000000103, Type: "supergroup", Title: "北蒙社区群"}
+	tg.AddChat(other)
+	tg.SendMessage(other, operator, "/bind village 北蒙社区")
+	b.waitSent(other.ID, "北蒙社区")
+
+	tg.SendMessage(village, li, "返乡 张三 13812345678 从武汉返回 昨天 郝家店村3组")
+	b.waitSent(village.ID, "的返乡登记已记录")
+	tg.SendMessage(village, wang, "返乡 张三 13812345678 从武汉返回 昨天 郝家店村5组")
+	update := b.waitSent(village.ID, "✏️ 已更新")
+	if !strings.Contains(update.Text, "住址：郝家店村3组 → 郝家店村5组") {
+		t.Errorf("the update does not say what changed:\n%s", update.Text)
+	}
+	tg.SendMessage(village, wang, "/today")
+	today := b.waitSent(village.ID, "今日统计")
+	if !strings.Contains(today.Text, "返乡 1｜") || !strings.Contains(today.Text, "居家观察 1 人") {
+		t.Errorf("/today counts the same person twice:\n%s", today.Text)
+	}
+	tg.SendMessage(other, li, "返乡 张三 13812345678 从武汉返回 昨天 北蒙社区2号楼")
+	warned := b.waitSent(other.ID, "返乡登记已记录")
+	if !strings.Contains(warned.Text, "在 郝家店村 登记过") || strings.Count(warned.Text, "⚠️") != 1 {
+		t.Errorf("another village's registration is not warned about once:\n%s", warned.Text)
+	}
+	b.processed()
+	b.stop()
+
+	var out, errOut strings.Builder
+	env := map[string]string{"GRIDBOT_DB": b.db}
+	if err := run(context.Background(), []string{"summary", "--json"}, func(k string) string { return env[k] }, strings.NewReader(""), &out, &errOut); err != nil {
+		t.Fatalf("summary: %v\n%s", err, errOut.String())
+	}
+	if !strings.Contains(out.String(), `"arrivals": 2`) && !strings.Contains(out.String(), `"arrivals":2`) {
+		t.Errorf("gridbot summary does not count three registrations of one person in two villages as 2 arrivals:\n%s", out.String())
+	}
+}
+
+// TestServeLandlordTenantInList: a tenant a landlord registers in a
+// private chat shows in the village's /list 租户, with the pass number;
+// a tenant a grid worker registers in the group has no landlord.
+func TestServeLandlordTenantInList(t *testing.T) {
+	tg, url := newFakeTelegram(t)
+	b := startBot(t, tg, url, t.TempDir(), nil)
+	b.bindVillage()
+	landlord := telegramtest.User{ID: 2001, FirstName: "何", LastName: "房东"}
+	private := telegramtest.Chat{ID: landlord.ID, Type: "private"}
+	tg.AddChat(private)
+	tg.SendMessage(private, landlord, "/village 郝家店村")
+	b.waitSent(private.ID, "郝家店村")
+	tg.SendMessage(private, landlord, "租户 罗娟 15837201234 2月3日 郝家店村8组")
+	b.waitSent(private.ID, "出入证编号")
+	tg.SendMessage(village, li, "租户 田甜 13937265432 今天 郝家店村4组")
+	worker := b.waitSent(village.ID, "的租户登记已记录")
+	if strings.Contains(worker.Text, "房东") {
+		t.Errorf("the grid worker is recorded as the landlord:\n%s", worker.Text)
+	}
+	tg.SendMessage(village, li, "/list 租户")
+	list := b.waitSent(village.ID, "租户登记，共 2 条")
+	for _, want := range []string{"罗娟", "房东：何房东", "郝家店村-0001", "田甜", "158****1234"} {
+		if !strings.Contains(list.Text, want) {
+			t.Errorf("/list 租户 lacks %q:\n%s", want, list.Text)
+		}
+	}
+}

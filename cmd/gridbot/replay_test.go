@@ -427,7 +427,8 @@ func TestReplayWeek(t *testing.T) {
 		t.Errorf("相台村's summary after the migration went to %d", xt.ChatID)
 	}
 	wantIn(xt, "日报 2/3", "何十")
-	wantIn(rollups["2020-02-09"][0], "相台村：日报✅ 返乡1")
+	wantIn(rollups["2020-02-09"][0], "相台村：日报 2/3 返乡1") // partial: never ✅
+	wantNot(rollups["2020-02-09"][0], "相台村：日报✅")
 	for _, c := range calls {
 		if c.ChatID == -4002 && c.At.After(time.Date(2020, 2, 9, 18, 0, 0, 0, shanghai)) {
 			t.Errorf("%s %s to the group after it became a supergroup", c.At, c.Method)

@@ -73,6 +73,26 @@ func newService(cfg config, st *store.Store, client *http.Client, username strin
 // run polls (unless in webhook mode), sends and schedules until ctx ends,
 // then stops taking updates and finishes what is under way. It returns an
 // error only when the bot cannot go on: Telegram refused the token.
+// maxDrainBatches bounds the updates handled before the scheduler starts.
+const maxDrainBatches = 50
+
+// drainPending handles the updates Telegram holds, without waiting for new
+// ones; a failure is logged and left to the poller's own retries.
+func drainPending(ctx context.Context, p *bot.Poller, log *slog.Logger) {
+	var offset int64
+	for range maxDrainBatches {
+		next, n, err := p.PollOnce(ctx, offset)
+		if err != nil {
+			log.Warn("handling pending updates before the catch-up failed; the poller retries", "err", err)
+			return
+		}
+		offset = next
+		if n == 0 {
+			return
+		}
+	}
+}
+
 func (s *service) run(ctx context.Context) error {
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -81,6 +101,10 @@ func (s *service) run(ctx context.Context) error {
 	wg.Go(func() { _ = s.sender.Run(ctx) })
 	if s.cfg.WebhookURL == "" {
 		poller := bot.NewPoller(s.cfg.APIURL, s.cfg.Token, s.client, pollTimeout, s.dispatch.Batch, s.log, s.metrics)
+		// what people sent while the bot was down is handled before the
+		// scheduler catches up: a daily report sent at 17:30 during an
+		// outage must not be nagged for by a late 17:00 reminder
+		drainPending(ctx, poller, s.log)
 		wg.Go(func() {
 			if err := poller.Run(ctx); err != nil {
 				fatal = err

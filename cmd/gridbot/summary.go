@@ -54,13 +54,13 @@ func runSummary(ctx context.Context, args []string, getenv func(string) string, 
 		return json.NewEncoder(stdout).Encode(summaryJSON(all))
 	}
 	w := tabwriter.NewWriter(stdout, 0, 2, 2, ' ', 0)
-	fmt.Fprintf(w, "%s\tarrivals\tfevers\tgatherings\ttenants\tdaily\tmissing\tobserved\n", day)
+	fmt.Fprintf(w, "%s\tarrivals\tfevers\tgatherings\ttenants\tdaily\tmissing\tobserved\tfollowups\n", day)
 	for _, v := range all.Villages {
 		c := v.Counts
-		fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", v.Name, c.Arrivals, c.Fevers, c.Gatherings, c.Tenants, c.DailyReports, len(v.Missing), c.UnderObservation)
+		fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", v.Name, c.Arrivals, c.Fevers, c.Gatherings, c.Tenants, c.DailyReports, len(v.Missing), c.UnderObservation, c.FollowUps)
 	}
 	t := all.Totals
-	fmt.Fprintf(w, "total\t%d\t%d\t%d\t%d\t%d\t\t%d\n", t.Arrivals, t.Fevers, t.Gatherings, t.Tenants, t.DailyReports, t.UnderObservation)
+	fmt.Fprintf(w, "total\t%d\t%d\t%d\t%d\t%d\t\t%d\t%d\n", t.Arrivals, t.Fevers, t.Gatherings, t.Tenants, t.DailyReports, t.UnderObservation, t.FollowUps)
 	return w.Flush()
 }
 
