@@ -5,6 +5,7 @@
 //	gridbot summary [--json]       a day's numbers per village
 //	gridbot replay FILE|-          the bot against a fake Telegram in virtual time
 //	gridbot db verify              check the embedded store's journal
+//	gridbot db repair              set a damaged journal aside, keep every good record
 //
 // main only calls run, which tests call too.
 package main
@@ -38,6 +39,8 @@ commands:
   replay   run the bot on a transcript of messages (JSON lines) against a
            fake Telegram in virtual time; print every call it makes
   db verify  check the embedded store's journal, record by record
+  db repair  keep a damaged journal aside and rewrite it with every record
+             that checks; says exactly what was lost
 
 Run "gridbot <command> --help" for a command's flags.
 `

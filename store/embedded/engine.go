@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -65,8 +64,12 @@ var _ driver.Engine = (*Engine)(nil)
 // Open opens the engine whose journal lives in dir, creating dir if it is
 // missing (unless read-only). A writer locks the journal: a second writer
 // fails with an error wrapping driver.ErrLocked. Open replays the journal
-// into memory; a torn tail left by a crash is cut off, corruption in the
-// middle makes Open fail with an error naming its offset.
+// into memory; a torn tail left by a crash is cut off; damage anywhere
+// else, the header included, makes Open fail with an error naming its
+// offset (a *journal.CorruptError). A directory that held a journal (it
+// has the journal's header copy, JournalFile+journal.HeaderCopySuffix)
+// whose journal is missing or empty fails with journal.ErrLost rather
+// than starting an empty store.
 func Open(ctx context.Context, dir string, opts Options) (*Engine, error) {
 	if dir == "" {
 		return nil, fmt.Errorf("embedded: open: no directory: %w", driver.ErrInvalid)
@@ -129,10 +132,10 @@ func (e *Engine) open(ctx context.Context, opts Options) error {
 
 // readAll replays the journal without locking or changing it.
 func (e *Engine) readAll(replay func([]byte) error) error {
-	if _, err := os.Stat(e.path); errors.Is(err, fs.ErrNotExist) {
+	stats, err := journal.ReadAll(e.path, func(_ int64, p []byte) error { return replay(p) })
+	if errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("no journal %s: %w", JournalFile, driver.ErrNotFound)
 	}
-	stats, err := journal.ReadAll(e.path, func(_ int64, p []byte) error { return replay(p) })
 	if err != nil {
 		return err
 	}

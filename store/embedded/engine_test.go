@@ -750,3 +750,25 @@ func TestOutboxFollowsMigration(t *testing.T) {
 		t.Fatalf("outbox: %+v", m)
 	}
 }
+
+// TestLostJournalIsAnError: a store directory whose journal was deleted or
+// emptied does not open as a new, empty store.
+func TestLostJournalIsAnError(t *testing.T) {
+	for _, damage := range []func(string) error{os.Remove, func(p string) error { return os.Truncate(p, 0) }} {
+		dir := t.TempDir()
+		e := openTest(t, dir, Options{})
+		saveReport(t, e, testReport(-1, 1, today))
+		if err := e.Close(); err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(dir, JournalFile)
+		if err := damage(path); err != nil {
+			t.Fatal(err)
+		}
+		for _, ro := range []bool{false, true} {
+			if _, err := Open(context.Background(), dir, Options{ReadOnly: ro}); !errors.Is(err, journal.ErrLost) {
+				t.Errorf("Open(read-only %v) = %v, want journal.ErrLost", ro, err)
+			}
+		}
+	}
+}

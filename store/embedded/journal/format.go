@@ -33,6 +33,10 @@ const (
 	// larger, so a torn tail is never longer either (see the package doc).
 	MaxBatchSize = 64 << 20
 
+	// zeroBlock is the smallest block a file system writes back whole:
+	// zeros that a machine crash leaves in a file start at a multiple of it.
+	zeroBlock = 512
+
 	// readBufferSize is the initial size of the scanner's read buffer.
 	readBufferSize = 4 << 20
 )
@@ -55,16 +59,26 @@ var (
 	ErrBadHeader = errors.New("not a journal file or unsupported version")
 )
 
-// CorruptError reports a bad frame that is followed by valid data: damage
-// in the middle of the journal, which is never repaired automatically.
+// CorruptError reports damage that Open does not repair: a bad frame
+// followed by valid data, a bad frame that could be a damaged complete
+// frame rather than an unfinished write, or a damaged header (see the
+// package doc). gridbot db repair sets such a file aside and keeps every
+// frame that checks.
 type CorruptError struct {
 	// Offset is the byte offset in the file of the first bad frame.
 	Offset int64
 	// Reason says what is wrong with it.
 	Reason string
+	// Header reports that the damage is in the file header (or that no
+	// frame at all checks under it); Offset is then that of the damaged
+	// header byte when it is known, else of the first frame.
+	Header bool
 }
 
 func (e *CorruptError) Error() string {
+	if e.Header {
+		return fmt.Sprintf("damaged header (offset %d): %s", e.Offset, e.Reason)
+	}
 	return fmt.Sprintf("corrupt frame at offset %d: %s", e.Offset, e.Reason)
 }
 
@@ -168,6 +182,7 @@ func validFrameAt(b []byte, p int, seed uint32) bool {
 type scanResult struct {
 	records   int64  // valid records seen
 	seed      uint32 // saltSeed of the file's salt; unset if noHeader
+	salt      []byte // the file's salt; nil if noHeader
 	validEnd  int64  // offset just past the last valid frame (or header)
 	fileSize  int64  // bytes in the file
 	noHeader  bool   // the file holds no complete header (torn creation)
@@ -244,9 +259,19 @@ func scan(r io.Reader, size int64, fn func(offset int64, payload []byte) error) 
 		}
 	}
 	if err := checkPrologue(h, size); err != nil {
+		// A journal whose magic or version was damaged still has frames
+		// that check under its salt: that is damage, not a foreign file.
+		if ce, ferr := s.damagedPrologue(size); ferr != nil || ce != nil {
+			if ferr != nil {
+				return res, ferr
+			}
+			res.corrupted = ce
+			return res, nil
+		}
 		return res, err
 	}
-	res.seed = saltSeed(h[prologueSize:headerSize])
+	res.salt = bytes.Clone(h[prologueSize:headerSize])
+	res.seed = saltSeed(res.salt)
 	if zeroFrameValid(res.seed) {
 		// newSalt never writes such a salt; accepting it would read a
 		// hole of zeros as records.
@@ -319,8 +344,9 @@ func checkPrologue(h []byte, size int64) error {
 }
 
 // bad classifies the bad frame at s.off: corruption if a frame valid under
-// the file's salt follows it, a torn tail otherwise. It returns only I/O
-// errors.
+// the file's salt follows it or if it could be a damaged complete frame, a
+// torn tail only if it cannot be a frame at all (see tornTail). It returns
+// only I/O errors.
 func (s *scanner) bad(res *scanResult, reason string) error {
 	off := s.off
 	rest := res.fileSize - off
@@ -329,6 +355,7 @@ func (s *scanner) bad(res *scanResult, reason string) error {
 		// frame; do not search it, and never cut it off.
 		res.corrupted = &CorruptError{Offset: off, Reason: fmt.Sprintf(
 			"%s; %d bytes follow, more than one write can leave torn", reason, rest)}
+		s.blameHeader(res)
 		return nil
 	}
 	if _, err := s.fill(int(rest)); err != nil {
@@ -342,9 +369,148 @@ func (s *scanner) bad(res *scanResult, reason string) error {
 			return nil
 		}
 	}
+	if why := notTorn(tail, off, res.seed); why != "" {
+		res.corrupted = &CorruptError{Offset: off, Reason: reason + "; " + why}
+		s.blameHeader(res)
+		return nil
+	}
 	res.torn = true
 	res.reason = reason
 	return nil
+}
+
+// blameHeader marks res.corrupted as damage to the header when no frame of
+// the file checks: the salt, or every frame, is damaged. If flipping one
+// bit of the salt makes the first frame check, the salt is damaged and
+// the error names its byte.
+func (s *scanner) blameHeader(res *scanResult) {
+	ce := res.corrupted
+	if ce.Offset != int64(headerSize) {
+		return
+	}
+	ce.Header = true
+	if i, ok := saltFlip(res.salt, s.buf[s.pos:s.end]); ok {
+		ce.Offset = int64(prologueSize + i/8)
+		ce.Reason = fmt.Sprintf("the header's salt is damaged: with bit %d of byte %d flipped back, the first frame checks", i%8, prologueSize+i/8)
+		return
+	}
+	ce.Reason += "; no frame in the file checks under the header's salt: the salt (bytes 12-27) or every frame is damaged"
+}
+
+// damagedPrologue is called when the magic or version at the start of
+// the file is wrong. If the file's first frame checks under the salt in
+// its header, the file is a journal whose prologue was damaged: it
+// returns the *CorruptError saying so. Otherwise it returns nil: the file
+// is not a journal of this version.
+func (s *scanner) damagedPrologue(size int64) (*CorruptError, error) {
+	if size < int64(headerSize+frameHeaderSize) {
+		return nil, nil
+	}
+	n, err := s.fill(headerSize + frameHeaderSize)
+	if err != nil || n < headerSize+frameHeaderSize {
+		return nil, err
+	}
+	length := binary.LittleEndian.Uint32(s.buf[s.pos+headerSize:])
+	if length > MaxRecordSize {
+		return nil, nil
+	}
+	if n, err = s.fill(headerSize + frameHeaderSize + int(length)); err != nil || n < headerSize+frameHeaderSize+int(length) {
+		return nil, err
+	}
+	h := s.buf[s.pos : s.pos+headerSize]
+	if !validFrameAt(s.buf[s.pos:s.end], headerSize, saltSeed(h[prologueSize:])) {
+		return nil, nil
+	}
+	want := prologue()
+	first := 0
+	for first < prologueSize && h[first] == want[first] {
+		first++
+	}
+	return &CorruptError{Offset: int64(first), Header: true, Reason: fmt.Sprintf(
+		"the header's magic or version is damaged (%q, want %q), but the frames check under its salt", h[:prologueSize], want)}, nil
+}
+
+// saltFlip reports whether flipping one bit of salt makes a complete frame
+// at the start of frames check, and which bit (byte*8 + bit).
+func saltFlip(salt, frames []byte) (int, bool) {
+	if len(salt) != saltSize || len(frames) < frameHeaderSize {
+		return 0, false
+	}
+	n := binary.LittleEndian.Uint32(frames)
+	if n > MaxRecordSize || uint64(len(frames)-frameHeaderSize) < uint64(n) {
+		return 0, false
+	}
+	fixed := bytes.Clone(salt)
+	for i := range saltSize * 8 {
+		fixed[i/8] ^= 1 << (i % 8)
+		ok := validFrameAt(frames, 0, saltSeed(fixed))
+		fixed[i/8] ^= 1 << (i % 8)
+		if ok {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+// notTorn returns why tail, the bytes from the first bad frame (at offset
+// off) to the end of the file, in which no valid frame starts, could be a
+// damaged complete frame rather than a torn tail; "" if it cannot be one.
+//
+// A crash leaves behind its last synced frame a prefix of the frames of
+// one write (a process crash, or a machine crash that persisted the data
+// before the size), possibly followed by zeros from a block boundary on (a
+// machine crash that persisted the file's size but not all of its blocks).
+// So the tail is torn only if it is shorter than a frame header, all
+// zeros, or one frame that runs past the end of the file or into such
+// zeros. Anything else — a complete frame that fails its check, a length
+// no writer writes, a frame whose length is one flipped bit away from a
+// valid frame — could be damage to a frame that was acknowledged, and
+// must not be cut off.
+func notTorn(tail []byte, off int64, seed uint32) string {
+	if len(tail) < frameHeaderSize || isZero(tail) {
+		return ""
+	}
+	n := binary.LittleEndian.Uint32(tail)
+	if n > MaxRecordSize {
+		return "no writer writes that length, so it is not an unfinished write"
+	}
+	if l, ok := lengthFlip(tail, seed); ok {
+		return fmt.Sprintf("it is a complete frame of %d payload bytes whose length field is damaged", l)
+	}
+	end := frameHeaderSize + int(n)
+	if end > len(tail) {
+		return "" // runs past the end of the file: an unfinished write
+	}
+	z := len(tail)
+	for z > 0 && tail[z-1] == 0 {
+		z--
+	}
+	// the first block boundary in the trailing zeros
+	b := int((off+int64(z)+zeroBlock-1)/zeroBlock*zeroBlock - off)
+	if b < end {
+		return "" // zeros from a block boundary inside the frame to the end of the file
+	}
+	if end < len(tail) {
+		return fmt.Sprintf("it is a complete frame that fails its check, and %d bytes follow it", len(tail)-end)
+	}
+	return "it is a complete frame that fails its check"
+}
+
+// lengthFlip reports whether the frame at the start of tail checks once
+// one bit of its length field is flipped, and the length it then has.
+func lengthFlip(tail []byte, seed uint32) (uint32, bool) {
+	n := binary.LittleEndian.Uint32(tail)
+	sum := binary.LittleEndian.Uint32(tail[4:])
+	for i := range 32 {
+		l := n ^ 1<<i
+		if l > MaxRecordSize || uint64(len(tail)-frameHeaderSize) < uint64(l) {
+			continue
+		}
+		if crc32.Update(updateLength(seed, l), castagnoli, tail[frameHeaderSize:frameHeaderSize+int(l)]) == sum {
+			return l, true
+		}
+	}
+	return 0, false
 }
 
 func isZero(b []byte) bool {

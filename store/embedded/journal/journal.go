@@ -46,33 +46,50 @@
 //
 // Open, ReadAll and Verify read frames until the end of the file or the
 // first bad frame: an incomplete header or frame, a length above
-// MaxRecordSize, or a checksum mismatch. What follows a bad frame decides
-// what it is:
+// MaxRecordSize, or a checksum mismatch. What follows the last good frame
+// decides what it is. A crash leaves behind the last synced frame a prefix
+// of the frames of one write (a killed process, or a machine that
+// persisted the data before the file's size), possibly followed by zeros
+// from a block boundary on (a machine that persisted the file's size but
+// not all of its blocks; zeroBlock, 512 bytes, is the smallest block). So
+// only what cannot be a frame is cut off:
 //
 //   - If a complete frame, valid under the file's salt, starts at any byte
 //     offset after the start of the bad frame, up to the end of the file,
 //     the journal is corrupt in the middle. Every offset is tried, not only
 //     the one the bad length field points to, because that field may itself
-//     be garbage. Open fails with a *CorruptError naming the bad frame's
-//     offset and changes nothing.
+//     be garbage.
 //   - If more than MaxBatchSize bytes follow the bad frame, it is corruption
-//     too: a crash leaves at most one unfinished write behind the last
-//     synced frame, and no write is larger than MaxBatchSize. This also
-//     bounds the search for a valid frame to MaxBatchSize bytes.
-//   - Otherwise the bytes from the bad frame on are a torn tail: the
-//     unfinished last write of a writer that crashed. Open cuts it off
-//     (truncates the file at the bad frame and fsyncs), logs it and reports
-//     it with Recovery; ReadAll and Verify, which never write, skip it and
-//     report it in Stats.
+//     too: no write is larger than MaxBatchSize. This also bounds the search
+//     for a valid frame to MaxBatchSize bytes.
+//   - The bytes from the bad frame on are a torn tail only if they are
+//     shorter than a frame header, all zeros, or one frame whose length runs
+//     past the end of the file or into zeros that start at a block boundary
+//     and reach the end of the file. Open cuts a torn tail off (truncates
+//     the file at the bad frame and fsyncs), logs it and reports it with
+//     Recovery; ReadAll and Verify, which never write, skip it and report
+//     it in Stats.
+//   - Anything else could be a damaged frame that was acknowledged: a
+//     complete frame that fails its check (with or without bytes after
+//     it), a length above MaxRecordSize, a frame that checks once one bit of
+//     its length is flipped back, garbage. Open fails with a *CorruptError
+//     naming the bad frame's offset and changes nothing.
+//
+// Damage to the header stops the open too: a damaged magic or version is
+// told from a foreign file by the first frame checking under the header's
+// salt, and a damaged salt by no frame checking at all (the error names the
+// salt byte when flipping one bit of it makes the first frame check). Both
+// are *CorruptError with Header set.
 //
 // Limits of the rule: a torn tail that happens to contain a valid frame
-// (a power loss that persisted a later page of the last write but not an
-// earlier one) is reported as corruption, so Open refuses to start rather
-// than drop data; the operator decides, with Verify's report, where to
-// cut. Conversely, corruption that destroys the last frames of the file,
-// leaving no valid frame after the damage, is indistinguishable from a
-// torn tail and is truncated; what is cut off then holds no valid frame at
-// any offset.
+// (a machine crash that persisted a later block of the last write but not
+// an earlier one), or zeros that start inside the last write and then give
+// way to data again, are reported as corruption, so Open refuses to start
+// rather than guess; gridbot db repair then keeps every frame that checks.
+// Conversely, damage that turns the last frame into something a crash can
+// leave — its last bytes zeroed from a block boundary on, or its length
+// field damaged in two or more bits so that it runs past the end of the
+// file — is taken for a torn tail and cut off.
 //
 // Frames inside payloads: byte strings shaped like frames, which a user
 // can put in a payload, make a torn tail look like corruption only if they
@@ -94,6 +111,7 @@
 package journal
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -145,6 +163,7 @@ type Journal struct {
 	log      *slog.Logger
 	noSync   bool
 	seed     uint32 // saltSeed of the file's salt: where frame checksums start
+	salt     []byte // the file's salt
 	recovery Recovery
 
 	size    atomic.Int64 // bytes durably in the file
@@ -208,7 +227,18 @@ func open(path string, opts Options, replay func(payload []byte) error) (_ *Jour
 	if err := makeDirs(filepath.Dir(path)); err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	held, err := readHeaderCopy(path)
+	if err != nil {
+		return nil, err
+	}
+	flags := os.O_RDWR | os.O_CREATE
+	if held != nil {
+		flags = os.O_RDWR // a journal was created here: never create another
+	}
+	f, err := os.OpenFile(path, flags, 0o600)
+	if errors.Is(err, fs.ErrNotExist) && held != nil {
+		return nil, lost(path, "is missing")
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -246,10 +276,13 @@ func open(path string, opts Options, replay func(payload []byte) error) (_ *Jour
 		log:     log,
 		noSync:  opts.NoSync,
 		seed:    res.seed,
+		salt:    res.salt,
 		wake:    make(chan struct{}, 1),
 		stopped: make(chan struct{}),
 	}
 	switch {
+	case res.noHeader && held != nil:
+		return nil, lost(path, fmt.Sprintf("holds %d bytes and no header", res.fileSize))
 	case res.noHeader:
 		if err := j.initFile(res); err != nil {
 			return nil, err
@@ -270,6 +303,11 @@ func open(path string, opts Options, replay func(payload []byte) error) (_ *Jour
 		log.Warn("journal: cut off torn tail",
 			"offset", res.validEnd, "dropped_bytes", j.recovery.DroppedBytes,
 			"reason", res.reason, "records", res.records)
+	}
+	if hdr := fileHeader(j.salt); !bytes.Equal(held, hdr) {
+		if err := writeHeaderCopy(path, hdr); err != nil {
+			return nil, err
+		}
 	}
 	j.size.Store(res.validEnd)
 	j.records.Store(res.records)
@@ -302,8 +340,70 @@ func (j *Journal) initFile(res scanResult) error {
 	if err := syncDir(filepath.Dir(j.path)); err != nil {
 		return err
 	}
-	j.seed = saltSeed(salt)
+	j.seed, j.salt = saltSeed(salt), salt
 	return nil
+}
+
+// HeaderCopySuffix names the copy of a journal's header that Open keeps
+// beside it (path + HeaderCopySuffix): its existence records that a
+// journal was created at path, and its salt lets gridbot db repair
+// restore a damaged header. Open writes it once the journal's header is
+// durable, so a crash while creating a journal never leaves a copy without
+// a journal; a journal opened without a copy (created before copies
+// existed) gets one.
+const HeaderCopySuffix = ".header"
+
+// ErrLost means the journal file is missing, or empty or without a header,
+// while its header copy shows that a journal was created there: the
+// journal was deleted or truncated, and opening it would start an empty
+// store in place of the lost one. Open fails with it and changes nothing.
+var ErrLost = errors.New("journal lost")
+
+func lost(path, what string) error {
+	return fmt.Errorf("%w: %s %s, but %s shows that a journal was created there; restore the journal from a backup (or see gridbot db repair)",
+		ErrLost, filepath.Base(path), what, filepath.Base(path)+HeaderCopySuffix)
+}
+
+// readHeaderCopy returns the content of path's header copy, nil if there
+// is none. An empty copy (a crash while writing it) counts as one.
+func readHeaderCopy(path string) ([]byte, error) {
+	b, err := os.ReadFile(path + HeaderCopySuffix)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read header copy: %w", err)
+	}
+	if b == nil {
+		b = []byte{}
+	}
+	return b, nil
+}
+
+// writeHeaderCopy makes hdr the durable content of path's header copy: it
+// writes a temporary file, syncs it and renames it into place.
+func writeHeaderCopy(path string, hdr []byte) error {
+	dst := path + HeaderCopySuffix
+	tmp := dst + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("write header copy: %w", err)
+	}
+	_, err = f.Write(hdr)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, dst)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write header copy: %w", err)
+	}
+	return syncDir(filepath.Dir(dst))
 }
 
 // makeDirs creates dir and any missing parents, like os.MkdirAll, and makes

@@ -448,9 +448,12 @@ func TestTornTail(t *testing.T) {
 	}
 }
 
+// TestBadTail appends what a crash can leave behind the last synced frame,
+// which Open cuts off, and what it cannot leave, which could be a damaged
+// frame that was acknowledged and so stops the open.
 func TestBadTail(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
-	batchPayloads := [][]byte{[]byte("x1"), bytes.Repeat([]byte("y"), 400), []byte("z3")}
+	batchPayloads := [][]byte{[]byte("x1"), bytes.Repeat([]byte("y"), 1000), []byte("z3")}
 	// The frames of a batch, under the journal's seed.
 	batch := func(seed uint32) []byte {
 		var b []byte
@@ -459,42 +462,53 @@ func TestBadTail(t *testing.T) {
 		}
 		return b
 	}
-	fixed := func(b []byte) func(uint32) []byte { return func(uint32) []byte { return b } }
+	fixed := func(b []byte) func(uint32, int64) []byte { return func(uint32, int64) []byte { return b } }
 	tests := []struct {
-		name string
-		tail func(seed uint32) []byte
-		kept int // leading records of tail that are complete
+		name    string
+		tail    func(seed uint32, off int64) []byte // off: where the tail starts
+		kept    int                                 // leading records of tail that are complete
+		refused bool                                // the tail is damage, not torn
 	}{
-		{"1 zero byte", fixed(make([]byte, 1)), 0},
-		{"7 zero bytes", fixed(make([]byte, 7)), 0},
-		{"8 zero bytes", fixed(make([]byte, 8)), 0},
-		{"9 zero bytes", fixed(make([]byte, 9)), 0},
-		{"4096 zero bytes", fixed(make([]byte, 4096)), 0},
-		{"1 byte of garbage", fixed(randomBytes(r, 1)), 0},
-		{"100 bytes of garbage", fixed(randomBytes(r, 100)), 0},
-		{"10000 bytes of garbage", fixed(randomBytes(r, 10000)), 0},
-		{"frame header without payload", func(seed uint32) []byte { return batch(seed)[:8] }, 0},
-		{"batch torn inside its second frame", func(seed uint32) []byte { return batch(seed)[:100] }, 1},
-		{"batch torn and padded with zeros", func(seed uint32) []byte {
+		{"1 zero byte", fixed(make([]byte, 1)), 0, false},
+		{"7 zero bytes", fixed(make([]byte, 7)), 0, false},
+		{"8 zero bytes", fixed(make([]byte, 8)), 0, false},
+		{"9 zero bytes", fixed(make([]byte, 9)), 0, false},
+		{"4096 zero bytes", fixed(make([]byte, 4096)), 0, false},
+		{"1 byte of garbage", fixed(randomBytes(r, 1)), 0, false},
+		{"frame header without payload", func(seed uint32, _ int64) []byte { return batch(seed)[:8] }, 0, false},
+		{"batch torn inside its second frame", func(seed uint32, _ int64) []byte { return batch(seed)[:100] }, 1, false},
+		{"batch torn at a block boundary and padded with zeros", func(seed uint32, off int64) []byte {
 			b := batch(seed)
-			clear(b[100:])
+			clear(b[zeroBlock-off:]) // off < zeroBlock: the boundary is in the second frame
 			return b
-		}, 1},
-		{"last frame with a bad checksum", func(seed uint32) []byte {
+		}, 1, false},
+		{"last frame ending in zeros that start at no block boundary", func(seed uint32, _ int64) []byte {
+			b := batch(seed)
+			clear(b[len(b)-5:])
+			return b
+		}, 2, true},
+		{"100 bytes of garbage", fixed(randomBytes(r, 100)), 0, true},
+		{"10000 bytes of garbage", fixed(randomBytes(r, 10000)), 0, true},
+		{"last frame with a bad checksum", func(seed uint32, _ int64) []byte {
 			b := appendFrame(nil, seed, []byte("last record"))
 			b[5] ^= 1
 			return b
-		}, 0},
-		{"impossible length", fixed(append([]byte{0xff, 0xff, 0xff, 0xff}, randomBytes(r, 50)...)), 0},
-		{"frames of another journal", func(uint32) []byte { return batch(saltSeed(testSalt)) }, 0},
-		{"frames without salt (version 1)", func(uint32) []byte { return batch(0) }, 0},
+		}, 0, true},
+		{"last frame with a bit of its length flipped", func(seed uint32, _ int64) []byte {
+			b := appendFrame(nil, seed, []byte("last record"))
+			b[1] ^= 1
+			return b
+		}, 0, true},
+		{"impossible length", fixed(append([]byte{0xff, 0xff, 0xff, 0xff}, randomBytes(r, 50)...)), 0, true},
+		{"frames of another journal", func(uint32, int64) []byte { return batch(saltSeed(testSalt)) }, 0, true},
+		{"frames without salt (version 1)", func(uint32, int64) []byte { return batch(0) }, 0, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "j")
 			payloads := [][]byte{[]byte("first"), []byte("second")}
 			_, size := writeJournal(t, path, payloads)
-			tail := tt.tail(fileSeed(t, path))
+			tail := tt.tail(fileSeed(t, path), size)
 			f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
 			if err != nil {
 				t.Fatal(err)
@@ -510,6 +524,13 @@ func TestBadTail(t *testing.T) {
 				wantSize += int64(frameSize(len(p)))
 			}
 
+			if tt.refused {
+				ce := mustRefuse(t, path, fileBytes(t, path))
+				if ce.Offset != wantSize || ce.Header {
+					t.Errorf("error %q: want damage at %d", ce, wantSize)
+				}
+				return
+			}
 			rep, err := Verify(path)
 			if err != nil || rep.Corruption != nil || !rep.TornTail || rep.ValidSize != wantSize || rep.Records != int64(len(wantRecords)) {
 				t.Fatalf("Verify = %+v, %v; want a torn tail at %d", rep, err, wantSize)

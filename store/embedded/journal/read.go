@@ -1,7 +1,9 @@
 package journal
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 )
 
@@ -64,7 +66,14 @@ func Verify(path string) (Report, error) {
 }
 
 func readFile(path string, fn func(int64, []byte) error) (scanResult, error) {
+	held, err := readHeaderCopy(path)
+	if err != nil {
+		return scanResult{}, err
+	}
 	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) && held != nil {
+		return scanResult{}, lost(path, "is missing")
+	}
 	if err != nil {
 		return scanResult{}, err
 	}
@@ -73,7 +82,11 @@ func readFile(path string, fn func(int64, []byte) error) (scanResult, error) {
 	if err != nil {
 		return scanResult{}, err
 	}
-	return scan(f, fi.Size(), fn)
+	res, err := scan(f, fi.Size(), fn)
+	if err == nil && res.noHeader && held != nil {
+		return res, lost(path, fmt.Sprintf("holds %d bytes and no header", res.fileSize))
+	}
+	return res, err
 }
 
 func (r scanResult) stats() Stats {
