@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/go-telegram/bot/models"
 )
@@ -31,12 +32,44 @@ func decodeUpdate(raw json.RawMessage) (u models.Update, id int64, partial bool,
 	}
 	u, lerr := decodeLeniently(raw)
 	if lerr != nil {
-		// err names only the type and field the library stumbled on, never
-		// a value: it may be logged
-		return models.Update{}, id, false, fmt.Errorf("update %d: %w", id, err)
+		return models.Update{}, id, false, fmt.Errorf("update %d: %s", id, decodeErrorText(err))
 	}
 	u.ID = id
 	return u, id, true, nil
+}
+
+// decodeErrorText describes a decoding error without the values it may
+// quote (encoding/json names the number it could not store: it may be a
+// phone number), so that it can be logged.
+func decodeErrorText(err error) string {
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	switch {
+	case errors.As(err, &typeErr):
+		what, _, _ := strings.Cut(typeErr.Value, " ") // "number 138…" → "number"
+		return fmt.Sprintf("field %s.%s: a JSON %s where %s was expected", typeErr.Struct, typeErr.Field, what, typeErr.Type)
+	case errors.As(err, &syntaxErr):
+		return fmt.Sprintf("malformed JSON at byte %d", syntaxErr.Offset)
+	}
+	// the library's own errors ("unsupported MessageOrigin type") quote
+	// nothing; digits and quoted text are masked all the same
+	var b strings.Builder
+	quoted := false
+	for _, r := range err.Error() {
+		switch {
+		case r == '"':
+			if !quoted {
+				b.WriteString(`"…"`)
+			}
+			quoted = !quoted
+		case quoted:
+		case r >= '0' && r <= '9':
+			b.WriteByte('#')
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
 
 // lenientMessage is the part of a message the bot reads. The library's

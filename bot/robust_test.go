@@ -73,6 +73,9 @@ func TestDecodeUpdate(t *testing.T) {
 				return q.ID == "q" && q.Data == "d" && q.Message.Message.ID == 4 && q.Message.Message.Chat.ID == -1
 			}},
 		{name: "a field of the wrong type", raw: fmt.Sprintf(wrongType, 10), id: 10, fail: true},
+		{name: "a phone number where text belongs", raw: `{"update_id":12,"message":{"message_id":1,"date":1,"chat":{"id":-1,"type":"group"},"text":13598765432}}`, id: 12, fail: true},
+		// encoding/json quotes a number too big for its field in its error
+		{name: "digits too many for an id", raw: `{"update_id":13,"message":{"message_id":1359876543213598765432,"date":1,"chat":{"id":-1,"type":"group"}}}`, id: 13, fail: true},
 		{name: "a chat id of the wrong type", raw: `{"update_id":11,"message":{"message_id":1,"date":1,"chat":{"id":"x"},"forward_origin":{"type":"?"}}}`, id: 11, fail: true},
 		{name: "no update_id", raw: `{"message":{"message_id":1,"date":1,"chat":{"id":-1}}}`, fail: true},
 		{name: "not an object", raw: `[1,2]`, fail: true},
