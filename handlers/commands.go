@@ -40,7 +40,7 @@ func kindNamed(s string) report.Kind {
 func (h *Handler) template(ctx context.Context, c *call) ([]Action, error) {
 	k := kindNamed(c.args)
 	if k == report.None {
-		return h.reply(c, "templateUsage"), nil
+		return h.reply(c, "templateUsage", kindsList(c.lang)), nil
 	}
 	var optional string
 	if opt := report.OptionalFields(k, c.lang); opt != "" {

@@ -73,6 +73,14 @@ func (h *Handler) replyToBot(ctx context.Context, m Message, text string) (actio
 	if err != nil {
 		return nil, false, fmt.Errorf("handlers: reply: binding: %w", err)
 	}
+	if bound && b.Role == store.RoleCommand && !m.Edited() {
+		// the command group takes no reports, but a reply to the bot is
+		// still answered
+		if isCourtesy(text) {
+			return h.ack(m), true, nil
+		}
+		return h.hint(m, langOf(m.From, m.Text), "replyInCommand"), true, nil
+	}
 	if !bound || (b.Role != store.RoleVillage && b.Role != store.RoleLandlord) {
 		return nil, false, nil
 	}

@@ -367,3 +367,42 @@ func TestBindRace(t *testing.T) {
 		}
 	}
 }
+
+// TestSeveralPeopleInOneMessage: one report per person, one reaction, one
+// receipt; an edit that drops a person withdraws them; /undo as a reply
+// withdraws them all.
+func TestSeveralPeopleInOneMessage(t *testing.T) {
+	c := newConversation(t)
+	c.say(village, operator, "/bind village 郝家店村")
+	id := c.say(village, li, "返乡登记\n2月5日从武汉返回\n1. 王强 13598765432 郝家店村五组\n2. 赵敏 13700001111 郝家店村六组")
+	count := func() int {
+		t.Helper()
+		rs, err := c.st.Reports(context.Background(), store.ReportQuery{Chat: village.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(rs)
+	}
+	if n := count(); n != 2 {
+		t.Fatalf("%d reports for a message with two people, want 2", n)
+	}
+	out := c.out.String()
+	if strings.Count(out, "<<< react") != 1 || strings.Count(out, "<<< receipt") != 1 || !strings.Contains(out, "共 2 人") {
+		t.Errorf("want one reaction and one receipt naming 2 people:\n%s", out)
+	}
+	c.edit(village, li, id, "返乡登记\n2月5日从武汉返回\n1. 王强 13598765432 郝家店村五组")
+	if n := count(); n != 1 {
+		t.Errorf("%d reports after the edit dropped a person, want 1", n)
+	}
+	c.edit(village, li, id, "返乡登记\n2月5日从武汉返回\n1. 王强 13598765432 郝家店村五组\n2. 赵敏 13700001111 郝家店村七组")
+	if n := count(); n != 2 {
+		t.Errorf("%d reports after the edit added the person back, want 2", n)
+	}
+	c.reply(village, li, id, "撤销")
+	if n := count(); n != 0 {
+		t.Errorf("%d reports after 撤销, want 0", n)
+	}
+	if !strings.Contains(c.out.String(), "↩️ 已撤销：李网格 的返乡登记（王强、赵敏）") {
+		t.Errorf("the withdrawal does not name both people:\n%s", c.out.String())
+	}
+}

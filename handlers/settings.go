@@ -154,12 +154,12 @@ func (h *Handler) settingsCommand(ctx context.Context, c *call) ([]Action, error
 	e := h.Effective(stored)
 	var lines []string
 	if c.binding.Role == store.RoleCommand {
-		lines = append(lines, say(c.lang, "setRollup", e.Rollup.String()))
+		lines = append(lines, say(c.lang, "setRollup", clockText(e.Rollup, c.lang)))
 	} else {
 		lines = append(lines,
-			say(c.lang, "setReminder", e.Reminder.String()),
-			say(c.lang, "setSummary", e.Summary.String()),
-			say(c.lang, "setFollowUp", e.FollowUp.String()),
+			say(c.lang, "setReminder", clockText(e.Reminder, c.lang)),
+			say(c.lang, "setSummary", clockText(e.Summary, c.lang)),
+			say(c.lang, "setFollowUp", clockText(e.FollowUp, c.lang)),
 			say(c.lang, "setObservation", e.Observation))
 	}
 	lines = append(lines, say(c.lang, "setTZ", e.Location.String()), say(c.lang, "setLang", say(c.lang, "lang"+strings.ToUpper(string(e.Lang)[:1])+string(e.Lang)[1:])))
@@ -248,6 +248,14 @@ func (h *Handler) set(ctx context.Context, c *call) ([]Action, error) {
 		shown = c.lang.Pick(stored+" 天", stored+" days")
 	}
 	return h.reply(c, "setDone", settingName(name, c.lang), shown, safeHTML(note)), nil
+}
+
+// clockText shows a job's time to people: 17:00, or 关闭 when it is off.
+func clockText(c Clock, lang report.Lang) string {
+	if c.Off {
+		return lang.Pick("关闭", "off")
+	}
+	return c.String()
 }
 
 // settingNames are what the settings are called in replies.
