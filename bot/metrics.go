@@ -68,3 +68,26 @@ const (
 
 // Report counts a recorded report; handlers call it through their config.
 func (m *Metrics) Report(kind, outcome string) { m.reports.WithLabelValues(kind, outcome).Inc() }
+
+// WatchStoreWrites exports whether the store refuses writes (the embedded
+// store does while its disk is full) and how many it has refused:
+// gridbot_store_writes_refusing (1 while refusing) and
+// gridbot_store_writes_refused_total, read from state at every scrape.
+func (m *Metrics) WatchStoreWrites(state func() (refusing bool, total int64)) {
+	m.Registry.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "gridbot_store_writes_refusing", Help: "1 while the store refuses writes because its disk is full (reads go on), else 0.",
+		}, func() float64 {
+			if refusing, _ := state(); refusing {
+				return 1
+			}
+			return 0
+		}),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "gridbot_store_writes_refused_total", Help: "Commits the store refused because its disk was full.",
+		}, func() float64 {
+			_, n := state()
+			return float64(n)
+		}),
+	)
+}

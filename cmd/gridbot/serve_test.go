@@ -359,6 +359,10 @@ func TestServeHealthAndMetrics(t *testing.T) {
 		if resp.StatusCode != 200 || !strings.Contains(body.String(), want) {
 			t.Errorf("GET %s: %d, want %q in:\n%.2000s", path, resp.StatusCode, want, body.String())
 		}
+		if path == "/metrics" && (!strings.Contains(body.String(), "gridbot_store_writes_refusing 0") ||
+			!strings.Contains(body.String(), "gridbot_store_writes_refused_total 0")) {
+			t.Errorf("GET /metrics lacks the store's write state (embedded store)")
+		}
 		if strings.Contains(body.String(), "13812345678") || strings.Contains(body.String(), "王") {
 			t.Errorf("GET %s shows personal data", path)
 		}

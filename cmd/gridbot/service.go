@@ -51,6 +51,9 @@ func newService(cfg config, st *store.Store, client *http.Client, username strin
 		return nil, fmt.Errorf("telegram client: %w", err)
 	}
 	s := &service{cfg: cfg, store: st, api: api, client: client, metrics: bot.NewMetrics(), log: log}
+	if w, ok := st.Engine().(interface{ WritesRefused() (bool, int64) }); ok { // the embedded engine
+		s.metrics.WatchStoreWrites(w.WritesRefused)
+	}
 	s.handler = handlers.New(handlers.Config{
 		Operators: cfg.Operators, BotUsername: username, Location: cfg.Location,
 		ReceiptDelay: cfg.ReceiptDelay, OnReport: s.metrics.Report, PrivacyMode: opts.privacy,

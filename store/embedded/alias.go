@@ -84,6 +84,24 @@ func (a aliases) add(m migration) {
 	a.current[m.home] = m.to
 }
 
+// remove takes back a migration that add recorded but that was never
+// written (its commit was refused). m.to was new when m was planned, so
+// removing it restores the aliases as they were, whatever was added since.
+func (a aliases) remove(m migration) {
+	if m.to == m.home || a.home[m.to] != m.home {
+		return
+	}
+	delete(a.home, m.to)
+	fam := slices.DeleteFunc(a.family[m.home], func(id int64) bool { return id == m.to })
+	if len(fam) == 0 {
+		delete(a.family, m.home)
+		delete(a.current, m.home)
+		return
+	}
+	a.family[m.home] = fam
+	a.current[m.home] = fam[len(fam)-1]
+}
+
 // planMigration decides what a migration from → to means given the
 // aliases so far: ok false for a repeat (to already is the same chat), an
 // error if to already belongs to another chat.

@@ -2,6 +2,7 @@ package embedded
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -155,6 +156,11 @@ func (e *Engine) write(ctx context.Context, p *commitPlan, f *inflight) (err err
 	defer func() {
 		e.mu.Lock()
 		e.unreserve(p, f)
+		if err != nil { // refused (disk full): its migrations never happened
+			for _, m := range p.migrations {
+				e.resv.alias.remove(m)
+			}
+		}
 		e.mu.Unlock()
 		f.err = err
 		close(f.done)
@@ -167,6 +173,10 @@ func (e *Engine) write(ctx context.Context, p *commitPlan, f *inflight) (err err
 	// Once reserved, a commit is written whatever ctx does: other commits
 	// may already rely on its keys.
 	if err := e.j.Append(context.WithoutCancel(ctx), p.rec); err != nil {
+		if errors.Is(err, journal.ErrNoSpace) {
+			// Not written: the engine goes on, reads included (see refuse).
+			return e.refuse(err)
+		}
 		e.fail(err)
 		return e.failure()
 	}

@@ -71,15 +71,21 @@
 // in any order. A commit that finds a key reserved by a commit in flight
 // reports it as taken (duplicate, not claimed, not enqueued) and returns
 // only once that commit is durable. If the journal fails, the engine fails:
-// every later call returns the error.
+// every later call returns the error. A full disk is not a failure: the
+// journal refuses the write (journal.ErrNoSpace) and takes it back, the
+// commit returns the error with its reservations and migrations undone,
+// reads go on, Due hands out nothing (a send could not be recorded), and
+// the journal resumes by itself when space returns (WritesRefused reports
+// the state and counts refusals).
 //
 // # Opening
 //
 // A writer locks the journal (a second writer gets driver.ErrLocked),
 // replays it (the journal's reader decodes records while a second
 // goroutine inserts them, in order) and cuts off a torn tail left by a
-// crash; corruption in the middle fails Open with an error naming its
-// offset. A read-only engine takes no lock and never writes: it replays up
+// crash; any other damage, the header's included, fails Open with an error
+// naming its offset, and so does a journal missing or emptied in a
+// directory that held one (journal.ErrLost). A read-only engine takes no lock and never writes: it replays up
 // to the last complete record, so it works beside a running writer and on
 // the journal of a killed one.
 package embedded

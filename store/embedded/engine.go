@@ -32,6 +32,10 @@ type Options struct {
 	// acknowledged commit can be lost in an operating system crash or power
 	// loss. For tests and benchmarks only.
 	NoSync bool
+
+	// journal, in tests, configures the journal further (its file layer
+	// and its retry interval).
+	journal journal.Options
 }
 
 // Engine is the embedded store engine: gosql tables in memory, made
@@ -52,7 +56,8 @@ type Engine struct {
 	resv    reservations
 	flights sync.WaitGroup // commits between planning and their end
 
-	failed atomic.Pointer[error] // the journal or apply failure, if any
+	failed  atomic.Pointer[error] // the journal or apply failure, if any
+	refused atomic.Int64          // commits refused because the disk was full
 
 	leases leases
 
@@ -106,7 +111,9 @@ func (e *Engine) open(ctx context.Context, opts Options) error {
 	if e.readOnly {
 		err = e.readAll(replay)
 	} else {
-		e.j, err = journal.Open(e.path, journal.Options{Logger: e.log, NoSync: opts.NoSync}, replay)
+		jopts := opts.journal
+		jopts.Logger, jopts.NoSync = e.log, opts.NoSync
+		e.j, err = journal.Open(e.path, jopts, replay)
 		if errors.Is(err, journal.ErrLocked) {
 			err = fmt.Errorf("%w: %w", driver.ErrLocked, err)
 		}
@@ -183,6 +190,24 @@ func (e *Engine) fail(err error) {
 	if e.failed.CompareAndSwap(nil, &err) {
 		e.log.Error("embedded: engine failed; no further reads or writes", "err", err)
 	}
+}
+
+// refuse returns the error of a commit the journal refused because the
+// disk is full. Unlike a failure it leaves the engine working: nothing was
+// written or applied, reads go on, and commits succeed again once the
+// journal finds space (it checks by itself). The journal logs the change
+// once; the engine counts refusals for WritesRefused.
+func (e *Engine) refuse(err error) error {
+	e.refused.Add(1)
+	return err
+}
+
+// WritesRefused reports whether the engine is refusing commits because the
+// disk is full, and how many it has refused since it was opened. While it
+// refuses, Due returns no messages: a message sent then could not be
+// recorded as sent, and would go out again.
+func (e *Engine) WritesRefused() (refusing bool, total int64) {
+	return e.j != nil && e.j.Full(), e.refused.Load()
 }
 
 // read runs fn with the state locked for reading.

@@ -179,8 +179,13 @@ func (st *state) outboxWhere(c *cond) (driver.OutboxMessage, bool, error) {
 
 // Due returns pending outbox messages whose NotBefore (or RetryAt after a
 // failure) is at or before now, oldest first (by that time, then ID), at
-// most limit. It reads only pending messages.
+// most limit. It reads only pending messages. While the disk is full it
+// returns none (see WritesRefused).
 func (e *Engine) Due(ctx context.Context, now time.Time, limit int) ([]driver.OutboxMessage, error) {
+	if refusing, _ := e.WritesRefused(); refusing {
+		// a message sent now could not be recorded as sent (see WritesRefused)
+		return nil, nil
+	}
 	var out []driver.OutboxMessage
 	err := e.read(ctx, func(st *state) error {
 		if limit < 1 {

@@ -39,7 +39,11 @@
 // frames of one AppendBatch always go out in one write. If a write or fsync
 // fails, every waiting appender gets the error and the Journal is failed:
 // all later appends return it, because after a failed fsync the state of
-// the file is unknown. An append that returned an error was not
+// the file is unknown. The exception is a full disk (ENOSPC or EDQUOT from
+// the write): the partial write is truncated away, the appenders get
+// ErrNoSpace, and the journal goes on — later appends try again, and the
+// writer probes for space every Options.RetryEvery, so Full turns false
+// by itself when space returns. An append that returned an error was not
 // acknowledged; its records may or may not be found after a restart.
 //
 // # Torn tails and corruption
@@ -112,6 +116,7 @@ package journal
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -123,6 +128,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -141,7 +147,36 @@ type Options struct {
 	// acknowledged record can be lost in an operating system crash or power
 	// loss. Use it only in tests and benchmarks. Close still syncs.
 	NoSync bool
+	// RetryEvery is how often, while the disk is full, the writer checks
+	// whether space has returned; zero means every 5 seconds.
+	RetryEvery time.Duration
+	// WrapFile, if set, wraps the file the journal writes through: tests
+	// use it to inject write failures.
+	WrapFile func(File) File
 }
+
+// File is what the journal's writer does to its file: an *os.File, unless
+// Options.WrapFile wraps it.
+type File interface {
+	WriteAt(b []byte, off int64) (int, error)
+	Sync() error
+	Truncate(size int64) error
+}
+
+// ErrNoSpace means an append was refused because the file system is full
+// (ENOSPC, or EDQUOT for a quota). The error wraps the operating system's
+// error too. Unlike other write failures it does not fail the journal:
+// the bytes of the refused write are truncated away, later appends try
+// again, and while the disk is full the writer checks every
+// Options.RetryEvery whether space has returned (Full reports the state).
+var ErrNoSpace = errors.New("no space left for the journal")
+
+// defaultRetryEvery is Options.RetryEvery's default.
+const defaultRetryEvery = 5 * time.Second
+
+// probeSize is how many bytes the writer writes (and takes back) past the
+// end of the file to find out whether space has returned.
+const probeSize = 4096
 
 // Recovery describes the torn tail Open cut off. The zero value means the
 // journal was clean.
@@ -160,6 +195,9 @@ type Recovery struct {
 type Journal struct {
 	path     string
 	f        *os.File
+	w        File // f, or what Options.WrapFile made of it
+	retry    time.Duration
+	full     atomic.Bool // the last write or probe found the disk full
 	log      *slog.Logger
 	noSync   bool
 	seed     uint32 // saltSeed of the file's salt: where frame checksums start
@@ -273,12 +311,17 @@ func open(path string, opts Options, replay func(payload []byte) error) (_ *Jour
 	j := &Journal{
 		path:    path,
 		f:       f,
+		w:       File(f),
+		retry:   cmp.Or(opts.RetryEvery, defaultRetryEvery),
 		log:     log,
 		noSync:  opts.NoSync,
 		seed:    res.seed,
 		salt:    res.salt,
 		wake:    make(chan struct{}, 1),
 		stopped: make(chan struct{}),
+	}
+	if opts.WrapFile != nil {
+		j.w = opts.WrapFile(f)
 	}
 	switch {
 	case res.noHeader && held != nil:
@@ -560,7 +603,17 @@ func (j *Journal) run() {
 	defer close(j.stopped)
 	var spare []byte
 	for {
-		<-j.wake
+		if j.full.Load() {
+			t := time.NewTimer(j.retry)
+			select {
+			case <-j.wake:
+				t.Stop()
+			case <-t.C:
+				j.probe()
+			}
+		} else {
+			<-j.wake
+		}
 		for {
 			j.mu.Lock()
 			g := j.cur
@@ -584,10 +637,14 @@ func (j *Journal) run() {
 			if err == nil {
 				err = j.write(buf, g.records)
 			}
-			if err == nil {
+			switch {
+			case err == nil:
 				j.size.Add(int64(len(buf)))
 				j.records.Add(int64(g.records))
-			} else {
+				j.setFull(false, nil)
+			case errors.Is(err, ErrNoSpace):
+				j.setFull(true, err)
+			default:
 				j.fail(err)
 			}
 			g.err = err
@@ -605,22 +662,76 @@ func (j *Journal) run() {
 	}
 }
 
-// write appends buf at the end of the file and syncs it.
+// write appends buf at the end of the file and syncs it. A write refused
+// for lack of space is taken back (the file is truncated to its last
+// synced frame) and returns an error wrapping ErrNoSpace.
 func (j *Journal) write(buf []byte, records int) error {
 	if j.beforeWrite != nil {
 		j.beforeWrite(records)
 	}
-	if _, err := j.f.WriteAt(buf, j.size.Load()); err != nil {
-		return fmt.Errorf("journal: write %s: %w", j.path, err)
+	off := j.size.Load()
+	if _, err := j.w.WriteAt(buf, off); err != nil {
+		return j.writeFailed(off, err)
 	}
 	if j.noSync {
 		return nil
 	}
-	if err := j.f.Sync(); err != nil {
+	if err := j.w.Sync(); err != nil {
+		// After a failed fsync the state of the file is unknown, whatever
+		// the cause: the journal fails.
 		return fmt.Errorf("journal: sync %s: %w", j.path, err)
 	}
 	return nil
 }
+
+// writeFailed returns the error of a write at off that failed with err,
+// first truncating the file back to off if the disk is full.
+func (j *Journal) writeFailed(off int64, err error) error {
+	if !errors.Is(err, unix.ENOSPC) && !errors.Is(err, unix.EDQUOT) {
+		return fmt.Errorf("journal: write %s: %w", j.path, err)
+	}
+	if terr := j.w.Truncate(off); terr != nil {
+		return fmt.Errorf("journal: write %s: %w; taking back the partial write: %w", j.path, err, terr)
+	}
+	return fmt.Errorf("journal: write %s: %w: %w", j.path, ErrNoSpace, err)
+}
+
+// probe checks, while the disk is full, whether space has returned, by
+// writing probeSize zero bytes past the end of the file and truncating them
+// away. A crash in between leaves zeros after the last frame, which Open
+// cuts off as a torn tail.
+func (j *Journal) probe() {
+	off := j.size.Load()
+	_, err := j.w.WriteAt(make([]byte, probeSize), off)
+	if err != nil {
+		err = j.writeFailed(off, err)
+	} else if terr := j.w.Truncate(off); terr != nil {
+		err = fmt.Errorf("journal: truncate %s after checking for space: %w", j.path, terr)
+	}
+	switch {
+	case err == nil:
+		j.setFull(false, nil)
+	case !errors.Is(err, ErrNoSpace):
+		j.fail(err)
+	}
+}
+
+// setFull records whether the disk is full, logging only the changes: one
+// line when writes start being refused, one when they resume.
+func (j *Journal) setFull(full bool, err error) {
+	if j.full.Swap(full) == full {
+		return
+	}
+	if full {
+		j.log.Error("journal: the disk is full: writes are refused until space returns; reads go on", "err", err, "retry_every", j.retry)
+	} else {
+		j.log.Warn("journal: space returned: writes resume")
+	}
+}
+
+// Full reports whether the journal is refusing appends because the disk is
+// full (see ErrNoSpace).
+func (j *Journal) Full() bool { return j.full.Load() }
 
 // fail makes err the journal's sticky error.
 func (j *Journal) fail(err error) {
