@@ -203,9 +203,10 @@ func (p *Poller) Run(ctx context.Context) error {
 }
 
 // PollOnce asks for what is pending without waiting, processes it and
-// confirms it; it returns how many updates it processed. gridbot replay
-// drives the bot with it. offset is the next offset to ask for; it returns
-// the new one.
+// confirms it; n is how many updates Telegram gave (undecodable ones,
+// confirmed and counted, included), so 0 means nothing was pending.
+// gridbot replay and the start of serve drive the bot with it. offset is
+// the next offset to ask for; it returns the new one.
 func (p *Poller) PollOnce(ctx context.Context, offset int64) (next int64, n int, err error) {
 	batch, err := p.getUpdates(ctx, offset, 0)
 	if err != nil {
@@ -222,9 +223,9 @@ func (p *Poller) PollOnce(ctx context.Context, offset int64) (next int64, n int,
 	p.skip(batch)
 	next = batch.last + 1
 	if _, err := p.getUpdates(ctx, next, 0); err != nil {
-		return next, len(batch.updates), err
+		return next, batch.count, err
 	}
-	return next, len(batch.updates), nil
+	return next, batch.count, nil
 }
 
 // pollBackoff waits 1 s, 2 s, 4 s … up to 30 s, or Telegram's retry_after.

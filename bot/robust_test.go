@@ -598,3 +598,21 @@ func FuzzDecodeUpdate(f *testing.F) {
 		}
 	})
 }
+
+// TestPollOnceCountsUndecodable: PollOnce (the drain at start, replay)
+// reports an answer holding only undecodable updates as not empty, and
+// confirms it, so that its callers go on to what follows.
+func TestPollOnceCountsUndecodable(t *testing.T) {
+	s := telegramtest.New(telegramtest.WithReporter(t))
+	processed := 0
+	process := func(_ context.Context, updates []models.Update) error { processed += len(updates); return nil }
+	p := NewPoller("http://telegram.invalid", "123:TEST", s.Client(), 0, process, discard(), NewMetrics())
+	bad := s.AddUpdate(json.RawMessage(fmt.Sprintf(wrongType, 0)))
+	next, n, err := p.PollOnce(context.Background(), 0)
+	if err != nil || n != 1 || next != bad+1 || processed != 0 || s.Confirmed() != bad {
+		t.Errorf("PollOnce = %d, %d, %v (processed %d, confirmed %d); want %d, 1", next, n, err, processed, s.Confirmed(), bad+1)
+	}
+	if _, n, err := p.PollOnce(context.Background(), next); n != 0 || err != nil {
+		t.Errorf("then PollOnce = %d, %v; want nothing", n, err)
+	}
+}

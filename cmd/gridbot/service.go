@@ -73,9 +73,6 @@ func newService(cfg config, st *store.Store, client *http.Client, username strin
 	return s, nil
 }
 
-// run polls (unless in webhook mode), sends and schedules until ctx ends,
-// then stops taking updates and finishes what is under way. It returns an
-// error only when the bot cannot go on: Telegram refused the token.
 // maxDrainBatches bounds the updates handled before the scheduler starts.
 const maxDrainBatches = 50
 
@@ -96,6 +93,9 @@ func drainPending(ctx context.Context, p *bot.Poller, log *slog.Logger) {
 	}
 }
 
+// run polls (unless in webhook mode), sends and schedules until ctx ends,
+// then stops taking updates and finishes what is under way. It returns an
+// error only when the bot cannot go on: Telegram refused the token.
 func (s *service) run(ctx context.Context) error {
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
