@@ -111,7 +111,32 @@ func start(text string, c Context) (triggerMatch, Lang) {
 			m.body = strings.ReplaceAll(m.body, ph, "")
 		}
 	}
+	if strings.IndexByte(m.body, '\n') >= 0 {
+		m.body = dropHeaderRows(m.body)
+	}
 	return m, lang
+}
+
+// dropHeaderRows drops the heading row of a table pasted from a
+// spreadsheet: a line of three or more labels and nothing else (姓名 电话
+// 来自 日期 住址). Its columns say nothing the values do not.
+func dropHeaderRows(body string) string {
+	lines := strings.Split(body, "\n")
+	kept := lines[:0]
+	for _, line := range lines {
+		words := strings.FieldsFunc(line, func(r rune) bool { return r == ' ' || r == ',' || r == '|' || r == ';' })
+		labels := 0
+		for _, w := range words {
+			if tables.isLabel(strings.ToLower(w)) {
+				labels++
+			}
+		}
+		if labels >= 3 && labels == len(words) {
+			continue
+		}
+		kept = append(kept, line)
+	}
+	return strings.Join(kept, "\n")
 }
 
 // mendDecimals turns the 。 or ， an input method types for a decimal

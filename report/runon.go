@@ -98,6 +98,7 @@ func splitRunOn(w string) []string {
 		return nil
 	}
 	pieces := make([]string, 0, len(cuts)+1)
+	fillers := 0
 	prev := 0
 	for _, c := range append(cuts, len(w)) {
 		piece := w[prev:c]
@@ -108,11 +109,12 @@ func splitRunOn(w string) []string {
 			continue
 		}
 		if runOnFillers[piece] {
+			fillers++
 			continue
 		}
 		pieces = append(pieces, piece)
 	}
-	if len(pieces) < 2 || len(pieces) == 2 && !sure && !hasLongDigitRun(w) {
+	if n := len(pieces) + fillers; n < 2 || n == 2 && !sure && !hasLongDigitRun(w) || len(pieces) < 2 {
 		return nil
 	}
 	return pieces
