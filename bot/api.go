@@ -31,6 +31,7 @@ type API interface {
 	AnswerCallbackQuery(ctx context.Context, p *tg.AnswerCallbackQueryParams) (bool, error)
 	SendDocument(ctx context.Context, p *tg.SendDocumentParams) (*models.Message, error)
 	GetChatAdministrators(ctx context.Context, p *tg.GetChatAdministratorsParams) ([]models.ChatMember, error)
+	GetChatMember(ctx context.Context, p *tg.GetChatMemberParams) (*models.ChatMember, error)
 	SetMyCommands(ctx context.Context, p *tg.SetMyCommandsParams) (bool, error)
 	SetWebhook(ctx context.Context, p *tg.SetWebhookParams) (bool, error)
 	DeleteWebhook(ctx context.Context, p *tg.DeleteWebhookParams) (bool, error)

@@ -134,7 +134,7 @@ func newFuzzBot(tb testing.TB) *fuzzBot {
 	f.h = handlers.New(handlers.Config{Operators: map[int64]bool{operatorID: true}, BotUsername: "gridbot", Location: loc,
 		ReceiptDelay: 3 * time.Second, OnReport: f.metrics.Report}, st, NewAdmins(newAPI(tb, tgs), now), now, log)
 	sched := schedules.New(st, f.h, now, loc, log, nil)
-	f.h.HandlePresses(schedules.ReminderButton, sched.Press)
+	f.h.HandlePresses(schedules.ReminderButton, sched.Carrier, sched.Press)
 	f.proc = NewProcessor(f.h, f, now, log, f.metrics, nil)
 	return f
 }

@@ -216,27 +216,6 @@ func (h *Handler) villageNames(ctx context.Context) (string, []store.Binding, er
 	return strings.Join(names, "、"), villages, nil
 }
 
-func (h *Handler) village(ctx context.Context, c *call) ([]Action, error) {
-	names, villages, err := h.villageNames(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("handlers: village: %w", err)
-	}
-	name := strings.TrimSpace(c.args)
-	if name == "" {
-		return h.reply(c, "villageUsage", names), nil
-	}
-	for _, v := range villages {
-		if v.Name == name {
-			b := store.Binding{Chat: c.m.Chat.ID, Role: store.RoleLandlord, Name: v.Name, By: c.m.From.ID, At: h.now()}
-			if _, err := h.store.Commit(ctx, store.Changes{Bindings: []store.Binding{b}}); err != nil {
-				return nil, fmt.Errorf("handlers: village: %w", err)
-			}
-			return h.reply(c, "villageSet", v.Name), nil
-		}
-	}
-	return h.reply(c, "noVillage", name, names), nil
-}
-
 // maxNameRunes bounds a village or command group name.
 const maxNameRunes = 64
 

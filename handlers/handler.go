@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -53,6 +54,11 @@ type Config struct {
 	// OnSettings, if set, is told when a chat's settings changed (the
 	// scheduler reschedules its jobs).
 	OnSettings func(chat int64)
+	// Members tells whether a user is in a village's group, for /village;
+	// nil: nobody is, and only an invite code lets a landlord choose.
+	Members Members
+	// Codes is where invite codes come from; nil: crypto/rand.
+	Codes io.Reader
 	// PrivacyMode is set when Telegram says the bot cannot read all group
 	// messages (BotFather's privacy mode is on): /bind says so and how to
 	// turn it off.
@@ -70,7 +76,7 @@ type Handler struct {
 	zonesMu sync.Mutex
 	zones   map[string]*time.Location
 
-	presses map[string]PressFunc
+	presses map[string]pressRoute
 }
 
 // New returns a Handler.
@@ -85,7 +91,7 @@ func New(cfg Config, st Store, admins Admins, now func() time.Time, log *slog.Lo
 		cfg.OnReport = func(string, string) {}
 	}
 	return &Handler{cfg: cfg, store: st, admins: admins, now: now, log: log.With("component", "handlers"),
-		zones: map[string]*time.Location{}, presses: map[string]PressFunc{}}
+		zones: map[string]*time.Location{}, presses: map[string]pressRoute{}}
 }
 
 // HandleMessage decides what to do with a message. Everything it records

@@ -59,7 +59,8 @@ func newConversation(t *testing.T) *conversation {
 	}
 	t.Cleanup(func() { st.Close() })
 	c := &conversation{t: t, st: st, now: time.Date(2020, 2, 7, 9, 0, 0, 0, shanghai), ids: map[int64]int64{}}
-	c.h = handlers.New(handlers.Config{Operators: map[int64]bool{operator.ID: true}, BotUsername: "gridbot", Location: shanghai},
+	c.h = handlers.New(handlers.Config{Operators: map[int64]bool{operator.ID: true}, BotUsername: "gridbot", Location: shanghai,
+		Members: &members{in: map[[2]int64]bool{{village.ID, landlord.ID}: true}}},
 		st, admins{admin.ID: true}, func() time.Time { return c.now }, nil)
 	return c
 }

@@ -141,9 +141,11 @@ type Action struct {
 }
 
 // OutboxMessage turns an action into the outbox message that will carry
-// it out; the payload is the action itself, as JSON.
+// it out; the payload is the action itself, as JSON. Its text is made fit
+// to post first (see Action.fitToPost): every path to the outbox passes
+// here.
 func (a Action) OutboxMessage(now time.Time) (store.OutboxMessage, error) {
-	payload, err := json.Marshal(a)
+	payload, err := json.Marshal(a.fitToPost())
 	if err != nil {
 		return store.OutboxMessage{}, fmt.Errorf("encode action: %w", err)
 	}

@@ -37,7 +37,7 @@ func (h *Handler) RenderReceipts(ctx context.Context, chat int64, ids []int64) (
 			sections = append(sections, section)
 		}
 	}
-	return strings.Join(sections, "\n\n"), nil
+	return fitToPost(chat, strings.Join(sections, "\n\n")), nil
 }
 
 // renderReceipt renders the receipt of message id: one section per person
@@ -251,6 +251,9 @@ func (h *Handler) duplicates(ctx context.Context, rev, updated store.Revision, i
 	found, err := h.store.FindIdentity(ctx, phone, id, rev.Day.AddDays(-duplicateWindow))
 	if err != nil {
 		return nil, fmt.Errorf("handlers: receipt: duplicates: %w", err)
+	}
+	if !isGroup(rev.Chat) {
+		return privateDuplicates(rev, found), nil
 	}
 	var out []string
 	names := map[int64]string{}

@@ -61,7 +61,8 @@ var commands = []command{
 	{Name: "settings", Zh: "本群的定时设置", En: "this group's schedule settings", where: boundGroup, run: (*Handler).settingsCommand},
 	{Name: "set", Args: "NAME VALUE", Zh: "管理员：修改设置", En: "admins: change a setting", where: boundGroup, run: (*Handler).set},
 	{Name: "whoami", Zh: "我的身份和权限", En: "who am I here", where: anywhere, run: (*Handler).whoami},
-	{Name: "village", Args: "NAME", Zh: "房东：选择所在的村", En: "landlords: choose your village", where: privateChat, run: (*Handler).village},
+	{Name: "invite", Zh: "生成房东邀请码（管理员或网格员）", En: "an invite code for a landlord (admins, grid workers)", where: villageGroup, run: (*Handler).invite},
+	{Name: "village", Args: "NAME|CODE", Zh: "房东：选择所在的村（村群成员或凭邀请码）", En: "landlords: choose your village (as a group member, or with a code)", where: privateChat, run: (*Handler).village},
 	{Name: "bind", Args: "village|command NAME", Zh: "运营者：绑定本群", En: "operators: bind this group", where: groups, run: (*Handler).bind},
 	{Name: "unbind", Zh: "运营者：解除绑定", En: "operators: unbind this group", where: groups, run: (*Handler).unbind},
 }

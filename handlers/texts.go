@@ -21,8 +21,8 @@ var texts = map[string][2]string{
 	"wherePrivate":      {"请私聊机器人使用", "use it in a private chat with the bot"},
 	"whereRead":         {"请在村群、指挥部群或房东私聊里使用", "use it in a village group, the command group or a landlord's private chat"},
 	"helpUnbound": {
-		"你好！我是网格报告机器人。本群还没有绑定到村或指挥部，暂不处理报告。\n请运营者在本群发送：\n<code>/bind village 村名</code>（村群）或 <code>/bind command 指挥部</code>（指挥部群）。\n发送 /whoami 可查看自己的用户 id。",
-		"Hello! I am the grid reporting bot. This group is not bound to a village or the command yet, so I do not take reports here.\nAn operator binds it with <code>/bind village NAME</code> or <code>/bind command NAME</code>.\nSend /whoami to see your user id.",
+		"你好！我是网格报告机器人。本群还没有绑定到村或指挥部，暂不处理报告。\n请运营者在本群发送：\n<code>/bind village 村名</code>（村群）或 <code>/bind command 指挥部</code>（指挥部群）。\n私聊本机器人发送 /whoami 可查看自己的用户 id。",
+		"Hello! I am the grid reporting bot. This group is not bound to a village or the command yet, so I do not take reports here.\nAn operator binds it with <code>/bind village NAME</code> or <code>/bind command NAME</code>.\nSend /whoami to the bot in a private chat to see your user id.",
 	},
 	"helpPrivate": {
 		"你好！房东可以在这里登记租户。\n先发送 <code>/village 村名</code> 选择所在的村（只需一次），然后按格式发送，例如：\n%s\n发送 /template 租户 获取模板。",
@@ -40,13 +40,13 @@ var texts = map[string][2]string{
 	"template":         {"复制下面的模板，改成实际内容后发送：\n<pre>%s</pre>%s", "Copy this template, fill it in and send it:\n<pre>%s</pre>%s"},
 	"optional":         {"\n选填：%s", "\nOptional: %s"},
 	"bindUsage":        {"用法：/bind village 村名，或 /bind command 指挥部名称", "Usage: /bind village NAME, or /bind command NAME"},
-	"notOperator":      {"只有运营者可以绑定或解绑群。请发送 /whoami 查看你的用户 id，把它发给部署本机器人的管理员，由他把你加为运营者。", "Only operators can bind or unbind groups. Send /whoami for your user id and give it to whoever runs this bot, to be added as an operator."},
+	"notOperator":      {"只有运营者可以绑定或解绑群。请私聊本机器人发送 /whoami 查看你的用户 id，把它发给部署本机器人的管理员，由他把你加为运营者。", "Only operators can bind or unbind groups. Send /whoami to the bot in a private chat for your user id and give it to whoever runs this bot, to be added as an operator."},
 	"boundVillage":     {"✅ 已绑定：本群是 <b>%s</b> 的村群。\n网格员请发送 /join 加入日报名单；发送 /help 查看报告格式。", "✅ Bound: this group is the village group of <b>%s</b>.\nGrid workers: send /join to join the daily roster; /help shows how to report."},
 	"boundCommand":     {"✅ 已绑定：本群是 <b>%s</b> 指挥部群，每晚会收到各村汇总。", "✅ Bound: this group is the command group <b>%s</b>; the evening roll-up is posted here."},
 	"nameTaken":        {"“%s”已经绑定到另一个群。同一个村只能有一个村群。", "“%s” is already bound to another group. A village has one group."},
 	"unbound":          {"已解除绑定：本群不再处理报告，已有记录都保留。", "Unbound: this group no longer takes reports; what was recorded is kept."},
 	"notBound":         {"本群没有绑定。", "This group is not bound."},
-	"villageUsage":     {"用法：/village 村名。已有的村：%s", "Usage: /village NAME. Villages: %s"},
+	"villageUsage":     {"用法：/village 村名（你需要在这个村的村群里），或 /village 邀请码。已有的村：%s", "Usage: /village NAME (you need to be in that village's group), or /village CODE. Villages: %s"},
 	"villageSet":       {"✅ 好的，你在这里登记的租户将记在 <b>%s</b>。现在可以发送租户登记了。", "✅ Done: tenants you register here are recorded for <b>%s</b>. You can send tenant reports now."},
 	"noVillage":        {"没有叫“%s”的村。已有的村：%s", "There is no village called “%s”. Villages: %s"},
 	"chooseVillage":    {"请先发送 <code>/village 村名</code> 选择你所在的村，再发送报告。", "Please send <code>/village NAME</code> to choose your village first, then send the report."},
@@ -82,10 +82,10 @@ var texts = map[string][2]string{
 	"undoNoneToday":    {"你今天在本群没有可撤销的报告。要撤销更早的报告，请回复那条报告（或机器人对它的回复）发送“撤销”。", "You have no report to withdraw in this chat today. To withdraw an earlier one, reply “undo” to it (or to the bot's answer to it)."},
 	"undoReplyNone":    {"这条消息没有对应的报告可撤销（可能已经撤销了）。要撤销报告，请回复那条报告或机器人对它的回复，发送“撤销”；直接发送 /undo 撤销你今天最近的一条。", "No report to withdraw goes with that message (it may be withdrawn already). Reply “undo” to a report or to the bot's answer to it; send /undo alone to withdraw your latest report today."},
 	"replyToReceipt":   {"这条报告已经记录好了。要修改：长按你的原消息 → 编辑；要撤销：回复机器人的这条回复，发送“撤销”。", "That report is recorded. To change it, long-press your message → Edit; to withdraw it, reply “undo” to the bot's answer."},
-	"replyToBot":       {"没看懂这条回复，没有记录。报告请以类型开头发送（返乡、发热、婚丧、租户、日报），例如：\n<code>返乡 张三 13812345678 从武汉返回 2月5日 郝家店村3组</code>\n发送 /template 类型 获取模板，回复模板填写即可。", "I did not understand that reply, so nothing was recorded. Start a report with its kind (/arrival, /fever, /gathering, /tenant, /daily), or send /template KIND and reply to the template with the details."},
+	"replyToBot":       {"没看懂这条回复，没有记录。报告请以类型开头发送（返乡、发热、婚丧、租户、日报），例如：\n<code>返乡 张强 13812345678 从武汉返回 2月5日 郝家店村3组</code>\n发送 /template 类型 获取模板，回复模板填写即可。", "I did not understand that reply, so nothing was recorded. Start a report with its kind (/arrival, /fever, /gathering, /tenant, /daily), or send /template KIND and reply to the template with the details."},
 	"replyInCommand":   {"指挥部群不收报告：报告请发到各村的村群。在这里可以发送 /today 看今天各村的数字，/list 返乡 看登记，/observation 看居家观察人员。", "The command group takes no reports: send them in the village groups. Here, /today shows every village's numbers, /list arrival the registrations, /observation who is under home observation."},
 	"withdrawnEdit":    {"这条报告已经撤销，编辑不会恢复它，本次修改没有记录。如需重新登记，请把内容作为一条新消息重新发送。", "This report was withdrawn: editing it does not bring it back, and the edit was not recorded. To file it again, send it as a new message."},
-	"kindMissing":      {"🤔 这条看起来像一条登记，但开头没有写类型，所以没有记录。请长按你的消息 → 编辑，在最前面加上类型（返乡、发热、婚丧、租户、日报），例如：\n<code>返乡 张三 13812345678 从武汉返回 2月5日 郝家店村3组</code>", "🤔 This looks like a report, but it does not start with its kind, so nothing was recorded. Long-press your message → Edit and put the kind first (/arrival, /fever, /gathering, /tenant, /daily)."},
+	"kindMissing":      {"🤔 这条看起来像一条登记，但开头没有写类型，所以没有记录。请长按你的消息 → 编辑，在最前面加上类型（返乡、发热、婚丧、租户、日报），例如：\n<code>返乡 张强 13812345678 从武汉返回 2月5日 郝家店村3组</code>", "🤔 This looks like a report, but it does not start with its kind, so nothing was recorded. Long-press your message → Edit and put the kind first (/arrival, /fever, /gathering, /tenant, /daily)."},
 	"kindMissingOne":   {"🤔 这条看起来像%s，但开头没有写类型，所以没有记录。请长按你的消息 → 编辑，在最前面加上“%s”。", "🤔 This looks like a %s, but it does not start with its kind, so nothing was recorded. Long-press your message → Edit and put %s first."},
 	"listUsage":        {"用法：/list 类型 [日期]，例如 /list 返乡、/list 发热 昨天、/list 日报 本周、/list 返乡 近7天、/list 租户 2月1日-2月7日。类型：%s", "Usage: /list KIND [DAYS], e.g. /list arrival, /list fever yesterday, /list daily this week, /list tenant 2020-02-01-2020-02-07. Kinds: %s"},
 	"listUnknownKind":  {"没有“%s”这一类。可以列出的类型：%s。例如 /list 返乡", "There is no kind “%s”. Kinds: %s. For example /list arrival"},
@@ -124,6 +124,9 @@ var texts = map[string][2]string{
 // say renders a text in a language.
 func say(lang report.Lang, name string, args ...any) string {
 	t, ok := texts[name]
+	if !ok {
+		t, ok = villageTexts[name]
+	}
 	if !ok {
 		return name
 	}

@@ -306,9 +306,6 @@ func (s *Scheduler) Press(ctx context.Context, p handlers.Press, answer handlers
 		Chat: p.Chat.ID, MessageID: msg, Kind: report.Daily, Lang: lang, Fields: parsed.Fields,
 		Problems: len(parsed.Problems), Text: text, SenderID: p.From.ID, Sender: p.From.Name(), SentAt: p.At, Day: today, At: s.now(),
 	}
-	if _, err := s.store.Commit(ctx, store.Changes{Revision: &rev}); err != nil {
-		return nil, fmt.Errorf("schedules: press: %w", err)
-	}
 	answer.Text = lang.Pick(
 		fmt.Sprintf("已提交今天的日报：返乡%d 发热%d 婚丧%d。", counts[report.Arrival], counts[report.Fever], counts[report.Gathering]),
 		fmt.Sprintf("Daily report filed: arrivals %d, fevers %d, gatherings %d.", counts[report.Arrival], counts[report.Fever], counts[report.Gathering]))
@@ -325,5 +322,37 @@ func (s *Scheduler) Press(ctx context.Context, p handlers.Press, answer handlers
 		edit.Text = reminderText(lang, today, still, false)
 		edit.Buttons = reminderButtons(lang, today)
 	}
-	return []handlers.Action{answer, edit}, nil
+	// the report and its answers are one durable step: a crash between
+	// them would leave the report filed and the reminder naming its sender
+	actions := []handlers.Action{answer, edit}
+	changes := store.Changes{Revision: &rev}
+	for i := range actions {
+		m, err := actions[i].OutboxMessage(s.now())
+		if err != nil {
+			return nil, fmt.Errorf("schedules: press: %w", err)
+		}
+		changes.Outbox = append(changes.Outbox, m)
+		actions[i].Queued = true
+	}
+	if _, err := s.store.Commit(ctx, changes); err != nil {
+		return nil, fmt.Errorf("schedules: press: %w", err)
+	}
+	return actions, nil
+}
+
+// Carrier names the outbox message that carries the reminder's button
+// pressed in p: the reminder of the day in its data, in p's chat. It is
+// registered with handlers.Handler.HandlePresses with Press.
+func (s *Scheduler) Carrier(ctx context.Context, p handlers.Press) (string, error) {
+	_, dayText, _ := strings.Cut(p.Data, ":")
+	n, err := strconv.Atoi(dayText)
+	if err != nil {
+		return "", nil
+	}
+	day := report.DateFromInt(n)
+	stored, err := s.store.Settings(ctx, p.Chat.ID)
+	if err != nil {
+		return "", fmt.Errorf("schedules: press: %w", err)
+	}
+	return claimKey(Reminder, claimChat(p.Chat.ID, stored), day), nil
 }

@@ -39,7 +39,7 @@ func newFixture(t *testing.T, st *store.Store, zone string) *fixture {
 	}
 	h := handlers.New(handlers.Config{Location: loc}, st, nil, time.Now, nil)
 	f := &fixture{t: t, st: st, h: h, sched: New(st, h, time.Now, loc, slog.New(slog.DiscardHandler), nil)}
-	h.HandlePresses(ReminderButton, f.sched.Press)
+	h.HandlePresses(ReminderButton, f.sched.Carrier, f.sched.Press)
 	return f
 }
 
@@ -355,6 +355,7 @@ func TestReminderButton(t *testing.T) {
 		Fields: map[string]string{"name": "刘洋", "temperature": "38.5", "address": "相台村"}, Text: "#发热",
 		SenderID: 1001, Sender: "王书记", SentAt: at, Day: day, At: at,
 	}})
+	f.sendReminder(day, loc, 77)
 	press := func(user int64, name string, data string) []handlers.Action {
 		t.Helper()
 		actions, err := f.h.HandlePress(ctx, handlers.Press{ID: fmt.Sprint(user), Chat: handlers.Chat{ID: village, Type: "supergroup"},
@@ -422,6 +423,97 @@ func TestTimeMovedToThePastAppliesTomorrow(t *testing.T) {
 	}
 }
 
+// sendReminder runs the day's reminder in the village and records it as
+// sent as message id: what the sender does.
+func (f *fixture) sendReminder(day report.Date, loc *time.Location, id int64) {
+	f.t.Helper()
+	ctx := context.Background()
+	at := day.Start(loc).Add(17 * time.Hour)
+	if err := f.sched.Fire(ctx, village, Reminder, at); err != nil {
+		f.t.Fatal(err)
+	}
+	m, ok, err := f.st.Outbox(ctx, claimKey(Reminder, village, day))
+	if err != nil || !ok {
+		f.t.Fatalf("no reminder queued: %v", err)
+	}
+	if err := f.st.MarkSent(ctx, m.ID, 1, id, at); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// pressFixture is a village with two workers on the roster, neither has
+// reported, and the day's reminder sent as message 77.
+func pressFixture(t *testing.T) (*fixture, report.Date, *time.Location) {
+	loc, _ := time.LoadLocation("Asia/Shanghai")
+	f := newFixture(t, openStore(t), "Asia/Shanghai")
+	day := report.Date{Year: 2020, Month: 2, Day: 7}
+	f.bind(nil)
+	at := day.Start(loc).Add(9 * time.Hour)
+	f.commit(store.Changes{Members: []store.Member{
+		{Chat: village, UserID: 1001, Name: "王书记", At: at}, {Chat: village, UserID: 1002, Name: "李网格", At: at},
+	}})
+	f.sendReminder(day, loc, 77)
+	return f, day, loc
+}
+
+// TestForgedPressEditsNothing: a press carrying the reminder's data on
+// another of the bot's messages (a receipt, a summary), on a message of
+// another chat's reminder, or a kind of button no message carries, gets
+// "这个按钮已失效" and changes nothing: no edit, no report filed.
+func TestForgedPressEditsNothing(t *testing.T) {
+	f, day, loc := pressFixture(t)
+	ctx := context.Background()
+	data := ReminderButton + ":" + fmt.Sprint(day.Int())
+	for _, p := range []handlers.Press{
+		{ID: "a", Chat: handlers.Chat{ID: village, Type: "supergroup"}, MessageID: 55, Data: data},
+		{ID: "b", Chat: handlers.Chat{ID: command, Type: "supergroup"}, MessageID: 77, Data: data},
+		{ID: "c", Chat: handlers.Chat{ID: village, Type: "supergroup"}, MessageID: 77, Data: ReminderButton + ":20200206"},
+		{ID: "d", Chat: handlers.Chat{ID: village, Type: "supergroup"}, MessageID: 77, Data: "other:1"},
+		{ID: "e", Chat: handlers.Chat{ID: village, Type: "supergroup"}, MessageID: 77, Data: ReminderButton + ":x"},
+	} {
+		p.From = handlers.User{ID: 1001, FirstName: "王书记"}
+		p.At = day.Start(loc).Add(17*time.Hour + 5*time.Minute)
+		actions, err := f.h.HandlePress(ctx, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(actions) != 1 || actions[0].Kind != handlers.Answer || actions[0].Text != "这个按钮已失效。" {
+			t.Errorf("press %s (%s on #%d in %d): %+v, want only the stale answer", p.ID, p.Data, p.MessageID, p.Chat.ID, actions)
+		}
+	}
+	rs, err := f.st.Reports(ctx, store.ReportQuery{Chat: village, Kind: report.Daily, From: day, To: day})
+	if err != nil || len(rs) != 0 {
+		t.Errorf("forged presses filed reports: %+v %v", rs, err)
+	}
+}
+
+// TestOneTapIsOneCommit: when the press returns, the daily report, the
+// answer and the reminder's edit are all durable: a crash before anything
+// else runs loses none of them (and a repeat of the press cannot redo the
+// edit, since the report is in).
+func TestOneTapIsOneCommit(t *testing.T) {
+	f, day, loc := pressFixture(t)
+	ctx := context.Background()
+	p := handlers.Press{ID: "q1", Chat: handlers.Chat{ID: village, Type: "supergroup"}, From: handlers.User{ID: 1001, FirstName: "王书记"},
+		MessageID: 77, Data: ReminderButton + ":" + fmt.Sprint(day.Int()), At: day.Start(loc).Add(17*time.Hour + 5*time.Minute)}
+	actions, err := f.h.HandlePress(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// the process dies here: nobody queues the actions
+	for _, a := range actions {
+		if _, ok, err := f.st.Outbox(ctx, a.Key); err != nil || !ok {
+			t.Errorf("%s %q is not in the outbox when the press returns (%v): a crash now loses it", a.Kind, a.Key, err)
+		}
+		if !a.Queued {
+			t.Errorf("%s %q is not marked queued: it would be committed a second time", a.Kind, a.Key)
+		}
+	}
+	if len(actions) != 2 {
+		t.Fatalf("actions: %+v", actions)
+	}
+}
+
 // TestReminderButtonUserIDsNotFolded: two workers whose user ids are 2^33
 // apart (today's ids are around 2^33) each file their one-tap daily
 // report; neither is taken for a repeat of the other's.
@@ -437,6 +529,7 @@ func TestReminderButtonUserIDsNotFolded(t *testing.T) {
 	f.commit(store.Changes{Members: []store.Member{
 		{Chat: village, UserID: u1, Name: "王书记", At: at}, {Chat: village, UserID: u2, Name: "李网格", At: at},
 	}})
+	f.sendReminder(day, loc, 77)
 	data := ReminderButton + ":" + fmt.Sprint(day.Int())
 	for _, u := range []int64{u1, u2} {
 		actions, err := f.h.HandlePress(ctx, handlers.Press{ID: fmt.Sprint(u), Chat: handlers.Chat{ID: village, Type: "supergroup"},

@@ -281,15 +281,20 @@ func (s *Server) commandsLocked(c Call) (any, *apiError) {
 }
 
 // memberLocked returns a ChatMember: creator or administrator as set by
-// SetAdmins, otherwise member.
+// SetAdmins; member for the bot, users added with AddMembers and users who
+// sent a message in the chat; left for anyone else.
 func (s *Server) memberLocked(cs *chatState, userID int64) any {
 	u := User{ID: userID, FirstName: "User " + strconv.FormatInt(userID, 10)}
+	known := false
 	if me := s.Me(); userID == me.ID {
-		u = me
+		u, known = me, true
+	}
+	if m, ok := cs.members[userID]; ok {
+		u, known = m, true
 	}
 	for _, m := range cs.msgs {
 		if m.From != nil && m.From.ID == userID {
-			u = *m.From
+			u, known = *m.From, true
 		}
 	}
 	for i, a := range cs.admins {
@@ -303,6 +308,9 @@ func (s *Server) memberLocked(cs *chatState, userID int64) any {
 				"can_manage_video_chats": true, "can_restrict_members": true, "can_promote_members": false,
 				"can_change_info": true, "can_invite_users": true, "can_pin_messages": true}
 		}
+	}
+	if !known {
+		return map[string]any{"status": "left", "user": u}
 	}
 	return map[string]any{"status": "member", "user": u}
 }

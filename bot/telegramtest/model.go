@@ -102,8 +102,9 @@ func (m *message) snapshot() *message {
 type chatState struct {
 	chat       Chat
 	nextID     int
-	msgs       []*message // by message_id
-	admins     []User     // the first one is the creator
+	msgs       []*message     // by message_id
+	admins     []User         // the first one is the creator
+	members    map[int64]User // added with AddMembers
 	reactions  map[int][]string
 	migratedTo int64
 	blocked    string // description of the 403 every call gets
@@ -177,6 +178,21 @@ func (s *Server) SetAdmins(chatID int64, users ...User) {
 	s.lock()
 	defer s.unlock()
 	s.chatLocked(chatID).admins = slices.Clone(users)
+}
+
+// AddMembers makes users members of the chat for getChatMember. A user
+// is also a member once they sent a message there, or as an admin; anyone
+// else has "left".
+func (s *Server) AddMembers(chatID int64, users ...User) {
+	s.lock()
+	defer s.unlock()
+	cs := s.chatLocked(chatID)
+	if cs.members == nil {
+		cs.members = map[int64]User{}
+	}
+	for _, u := range users {
+		cs.members[u.ID] = u
+	}
 }
 
 // Sent returns the messages the bot sent to the chat that are not deleted,

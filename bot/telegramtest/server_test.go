@@ -458,8 +458,17 @@ func TestBuilders(t *testing.T) {
 		t.Errorf("getChatAdministrators = %+v, %v", admins, err)
 	}
 	member, err := b.GetChatMember(ctx, &bot.GetChatMemberParams{ChatID: group.ID, UserID: 77})
+	if err != nil || member.Type != models.ChatMemberTypeLeft {
+		t.Errorf("getChatMember of a stranger = %+v, %v", member, err)
+	}
+	s.AddMembers(group.ID, telegramtest.User{ID: 77, FirstName: "Member"})
+	member, err = b.GetChatMember(ctx, &bot.GetChatMemberParams{ChatID: group.ID, UserID: 77})
 	if err != nil || member.Type != models.ChatMemberTypeMember {
-		t.Errorf("getChatMember = %+v, %v", member, err)
+		t.Errorf("getChatMember of a member = %+v, %v", member, err)
+	}
+	member, err = b.GetChatMember(ctx, &bot.GetChatMemberParams{ChatID: -1004001, UserID: bob.ID})
+	if err != nil || member.Type != models.ChatMemberTypeAdministrator {
+		t.Errorf("getChatMember of an admin = %+v, %v", member, err)
 	}
 	chat, err := b.GetChat(ctx, &bot.GetChatParams{ChatID: -1004001})
 	if err != nil || chat.Title != "Small" || chat.Type != models.ChatTypeSupergroup {

@@ -199,6 +199,7 @@ func TestServeLandlordTenantInList(t *testing.T) {
 	landlord := telegramtest.User{ID: 2001, FirstName: "何", LastName: "房东"}
 	private := telegramtest.Chat{ID: landlord.ID, Type: "private"}
 	tg.AddChat(private)
+	tg.AddMembers(village.ID, landlord) // only a member of the village's group may choose it
 	tg.SendMessage(private, landlord, "/village 郝家店村")
 	b.waitSent(private.ID, "郝家店村")
 	tg.SendMessage(private, landlord, "租户 罗娟 15837201234 2月3日 郝家店村8组")

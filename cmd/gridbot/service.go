@@ -57,6 +57,7 @@ func newService(cfg config, st *store.Store, client *http.Client, username strin
 	s.handler = handlers.New(handlers.Config{
 		Operators: cfg.Operators, BotUsername: username, Location: cfg.Location,
 		ReceiptDelay: cfg.ReceiptDelay, OnReport: s.metrics.Report, PrivacyMode: opts.privacy,
+		Members: bot.NewMembers(api),
 		OnSettings: func(int64) {
 			if err := s.sched.Reconcile(context.Background()); err != nil {
 				log.Error("rescheduling failed", "err", err)
@@ -69,7 +70,7 @@ func newService(cfg config, st *store.Store, client *http.Client, username strin
 	proc := bot.NewProcessor(s.handler, st, opts.now, log, s.metrics, s.sender.Wake)
 	s.dispatch = bot.NewDispatcher(proc, opts.workers, log)
 	s.sched = schedules.New(st, s.handler, opts.now, cfg.Location, log, s.sender.Wake)
-	s.handler.HandlePresses(schedules.ReminderButton, s.sched.Press)
+	s.handler.HandlePresses(schedules.ReminderButton, s.sched.Carrier, s.sched.Press)
 	return s, nil
 }
 
