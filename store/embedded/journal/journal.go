@@ -348,8 +348,10 @@ func open(path string, opts Options, replay func(payload []byte) error) (_ *Jour
 			"reason", res.reason, "records", res.records)
 	}
 	if hdr := fileHeader(j.salt); !bytes.Equal(held, hdr) {
+		// The copy is a safety net: a journal that opens is not refused
+		// for want of one (a full disk, say); the next Open tries again.
 		if err := writeHeaderCopy(path, hdr); err != nil {
-			return nil, err
+			log.Warn("journal: could not write the header copy; a lost journal will not be told from a new one until it is written", "err", err)
 		}
 	}
 	j.size.Store(res.validEnd)
