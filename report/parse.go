@@ -563,7 +563,9 @@ func (p *parser) chunkBody(body string) {
 	}
 	emitWord = func(w string) {
 		defer func() { hard = false }()
-		w = stripListMarker(w) // 1.张三, ②李四
+		if hard || cur == nil || cur.field == "" && cur.label == "" {
+			w = stripListMarker(w) // 1.张三, ②李四; not inside a labelled value
+		}
 		if w == ":" || w == "=" {
 			if cur != nil && (cur.field != "" || cur.label != "") && len(cur.parts) == 0 {
 				cur.pending = true
@@ -1159,9 +1161,9 @@ func (p *parser) splitLeadingDate(v string) (date, rest string, ok bool) {
 // dateEnd returns how many bytes at the start of v a date could span: a
 // relative word or a run of date tokens ending in 日 or 号.
 func dateEnd(v string) int {
-	for word := range relativeDays {
-		if strings.HasPrefix(v, word) {
-			return len(word)
+	for _, rd := range relativeDayList {
+		if strings.HasPrefix(v, rd.word) {
+			return len(rd.word)
 		}
 	}
 	toks, rest, ok := lexDate(v)

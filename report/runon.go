@@ -268,9 +268,9 @@ func runOnHan(s string) int {
 		}
 		return 0
 	}
-	for word := range relativeDays {
-		if rest, ok := strings.CutPrefix(s, word); ok {
-			return len(word) + len(hasAnyPrefix(rest, runOnDateVerbs))
+	for _, rd := range relativeDayList {
+		if rest, ok := strings.CutPrefix(s, rd.word); ok {
+			return len(rd.word) + len(hasAnyPrefix(rest, runOnDateVerbs))
 		}
 	}
 	return 0

@@ -346,10 +346,13 @@ func normalizeOrigin(s string) string {
 // normalizeAddress drops the verb an address is often typed with (住, 现住,
 // 家住) and the spaces between Chinese parts: 住 郝家店村 3组 → 郝家店村3组.
 func normalizeAddress(s string) string {
-	for _, p := range []string{"现住在", "现住", "住在", "家住", "居住在", "居住于", "住"} {
-		if r, ok := strings.CutPrefix(s, p); ok && r != "" {
-			s = strings.TrimSpace(r)
-			break
+	for stripped := true; stripped; { // to a fixed point, so normalising twice changes nothing
+		stripped = false
+		for _, p := range []string{"现住在", "现住", "住在", "家住", "居住在", "居住于", "住"} {
+			if r, ok := strings.CutPrefix(s, p); ok && cleanText(r) != "" {
+				s, stripped = cleanText(r), true // 住:社区 → 社区
+				break
+			}
 		}
 	}
 	if !strings.Contains(s, " ") || !hasHan(s) {
