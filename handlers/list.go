@@ -80,22 +80,17 @@ func parseRange(s string, today report.Date) (dayRange, bool) {
 // chineseSmall reads 一 … 三十 (up to 99).
 func chineseSmall(s string) int {
 	digits := map[rune]int{'一': 1, '二': 2, '三': 3, '四': 4, '五': 5, '六': 6, '七': 7, '八': 8, '九': 9}
-	n, tens := 0, false
+	n := 0
 	for _, r := range s {
 		switch {
 		case r == '十':
-			if n == 0 {
-				n = 1
-			}
-			n *= 10
-			tens = true
+			n = max(n, 1) * 10
 		case digits[r] > 0:
 			n += digits[r]
 		default:
 			return 0
 		}
 	}
-	_ = tens
 	return n
 }
 

@@ -24,6 +24,8 @@ func TestParseRange(t *testing.T) {
 		{"上周", d(1, 27), d(2, 2), true},
 		{"近7天", d(2, 1), today, true},
 		{"近七天", d(2, 1), today, true},
+		{"近十天", d(1, 29), today, true},
+		{"近十四天", d(1, 25), today, true},
 		{"2月1日-2月7日", d(2, 1), today, true},
 		{"2月1日至2月3日", d(2, 1), d(2, 3), true},
 		{"2020-02-01-2020-02-04", d(2, 1), d(2, 4), true},

@@ -151,6 +151,13 @@ func (s *Scheduler) followUp(ctx context.Context, b store.Binding, e handlers.Ch
 	if err != nil {
 		return nil, err
 	}
+	if len(ending) > 0 { // an observation ended early by a follow-up does not end today
+		released, err := s.store.Reports(ctx, store.ReportQuery{Chat: b.Chat, Kind: report.Followup, From: arrived, To: day})
+		if err != nil {
+			return nil, err
+		}
+		ending = tally.StillObserved(ending, released)
+	}
 	gatherings, err := s.store.Reports(ctx, store.ReportQuery{Chat: b.Chat, Kind: report.Gathering, EventFrom: day, EventTo: day})
 	if err != nil {
 		return nil, err

@@ -58,6 +58,12 @@ func stillObserved(observed, released []store.Revision) []store.Revision {
 	return out
 }
 
+// StillObserved drops from observed the arrivals whose home observation a
+// follow-up among followups (解除观察, sent after the arrival) ended early.
+func StillObserved(observed, followups []store.Revision) []store.Revision {
+	return stillObserved(observed, releases(followups))
+}
+
 // FollowedUp reports whether a fever case has a follow-up of the person
 // sent after it among rs (follow-ups or later fever reports).
 func FollowedUp(fever store.Revision, rs []store.Revision) bool {
