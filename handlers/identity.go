@@ -99,6 +99,9 @@ func changesFrom(earlier, rev store.Revision, lang report.Lang) []string {
 // updateHeader heads the receipt of a registration that updates an
 // earlier one, and says what changed.
 func updateHeader(earlier, rev store.Revision, lang report.Lang) (head, changed string) {
+	if hiddenUpdate(earlier, rev) {
+		return privateUpdateHeader(lang), ""
+	}
 	who := html.EscapeString(rev.Sender)
 	kind := report.KindName(rev.Kind, lang)
 	person := html.EscapeString(earlier.Fields["name"])

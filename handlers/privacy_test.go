@@ -230,6 +230,30 @@ func TestPrivateDuplicateRevealsNothing(t *testing.T) {
 	}
 }
 
+// TestPrivateUpdateRevealsNothing: a landlord registering a tenant with
+// the ID number of someone a grid worker registered in the same village
+// updates that registration (counted once) but learns neither its name,
+// nor its address, nor its day.
+func TestPrivateUpdateRevealsNothing(t *testing.T) {
+	f := newPrivacyFixture(t)
+	f.say(village, wang, "#租户 姓名:欧阳秀 电话:13937265432 身份证:41050519870601006X 入住日期:2月5日 地址:郝家店村4组8号")
+	f.now = f.now.Add(24 * time.Hour)
+	f.members.in[[2]int64{village.ID, landlord.ID}] = true
+	private := handlers.Chat{ID: landlord.ID, Type: "private"}
+	f.say(private, landlord, "/village 郝家店村")
+	for _, text := range []string{
+		"#租户 姓名:罗娟 电话:13937265432 身份证:41050519870601006X 入住日期:2月8日 地址:钢花路12号院3单元",
+		"#租户\n1. 罗娟 13937265432 身份证41050519870601006X 2月8日 钢花路12号院3单元\n2. 田甜 13937260000 2月8日 钢花路12号院4单元",
+	} {
+		got := strings.Join(f.say(private, landlord, text), "\n")
+		for _, secret := range []string{"欧阳秀", "郝家店村4组", "2020-02-07", "02-07"} {
+			if strings.Contains(got, secret) {
+				t.Errorf("the private receipt reveals %q:\n%s", secret, got)
+			}
+		}
+	}
+}
+
 // TestDisplayNamesMasked: a number in a display name (or a whole phone in
 // Chinese digits) is masked in the receipt and the /join reply, and a
 // bidirectional override in it is never posted.

@@ -92,7 +92,10 @@ func (h *Handler) renderPeople(ctx context.Context, people []store.Revision, loc
 			mark = "✏️"
 		}
 		fmt.Fprintf(&b, "\n%d. %s %s", i+1, mark, html.EscapeString(report.MaskText(listLine(rev, lang, loc, false, false))))
-		if isUpdate {
+		switch {
+		case isUpdate && hiddenUpdate(earlier, rev):
+			b.WriteString(lang.Pick("（近期已有登记，按同一人更新）", " (registered recently, updated)"))
+		case isUpdate:
 			_, changed := updateHeader(earlier, rev, lang)
 			b.WriteString(lang.Pick("（已于 ", " (registered on ") + earlier.Day.String() + lang.Pick(" 登记过，按同一人更新）", ", updated)") + changed)
 		}

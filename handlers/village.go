@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"gridbot/report"
 	"gridbot/store"
 )
 
@@ -222,6 +223,19 @@ func privateDuplicates(rev store.Revision, found []store.Revision) []string {
 			"This phone or ID number was registered recently: do not register the same person twice.")}
 	}
 	return nil
+}
+
+// hiddenUpdate reports whether the receipt of rev, which updates the
+// earlier registration of the same person, must not show that
+// registration: in a landlord's private chat, one someone else made (its
+// name, date and old values are other people's data).
+func hiddenUpdate(earlier, rev store.Revision) bool {
+	return !isGroup(rev.Chat) && earlier.SenderID != rev.SenderID
+}
+
+// privateUpdateHeader heads such a receipt: that it updates, nothing more.
+func privateUpdateHeader(lang report.Lang) string {
+	return lang.Pick("✏️ 此人近期已有登记，按同一人更新，不重复计数", "✏️ This person was registered recently: this updates that registration and is counted once")
 }
 
 // villageTexts are the answers of /village and /invite (say looks here

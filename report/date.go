@@ -2,6 +2,7 @@ package report
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -86,6 +87,27 @@ func ParseDay(s string, today Date) (Date, bool) {
 	return d, shape == goodDate
 }
 
+// relativeDayList holds relativeDays as a list, longest words first
+// (大前天 before 前天), for the loops that try each at the start of a text.
+var relativeDayList = func() []relativeDay {
+	list := make([]relativeDay, 0, len(relativeDays))
+	for w, n := range relativeDays {
+		list = append(list, relativeDay{w, n})
+	}
+	sort.Slice(list, func(i, j int) bool {
+		if len(list[i].word) != len(list[j].word) {
+			return len(list[i].word) > len(list[j].word)
+		}
+		return list[i].word < list[j].word
+	})
+	return list
+}()
+
+type relativeDay struct {
+	word   string
+	offset int
+}
+
 // relativeDays are words meaning a day relative to the message's day.
 var relativeDays = map[string]int{
 	"今天": 0, "今日": 0, "当天": 0, "本日": 0, "today": 0,
@@ -150,9 +172,9 @@ func parseDateLean(s string, today Date, strict bool, lean dateLean) (Date, date
 		return Date{}, notDate
 	}
 	lower := strings.ToLower(s)
-	for word, offset := range relativeDays {
-		if rest, ok := strings.CutPrefix(lower, word); ok && timeOfDay(rest) {
-			return today.AddDays(offset), goodDate
+	for _, rd := range relativeDayList {
+		if rest, ok := strings.CutPrefix(lower, rd.word); ok && timeOfDay(rest) {
+			return today.AddDays(rd.offset), goodDate
 		}
 	}
 	d, shape := parseDateForms(lower, today, strict, lean)

@@ -75,12 +75,32 @@ var zeroCounts = map[string]string{
 // zeroCount recognises 无返乡, 无发热人员, 没有发热 and returns the count
 // field they set to zero.
 func zeroCount(s string) string {
-	for _, p := range []string{"没有发现", "没发现", "未发现", "没有新增", "无新增", "暂无", "没有", "无"} {
+	for _, p := range zeroPrefixes {
 		if rest, ok := strings.CutPrefix(s, p); ok {
+			rest = strings.TrimSuffix(rest, "的") // 没有发烧的
 			return zeroCounts[rest]
 		}
 	}
 	return ""
+}
+
+// zeroPrefixes say that nothing of a kind was found.
+var zeroPrefixes = []string{"没有发现", "没发现", "暂未发现", "未发现", "没有新增", "无新增", "暂无", "没有", "无"}
+
+// isZeroPhrase recognises 未发现异常情况, 没有发现任何异常: all counts zero.
+func isZeroPhrase(s string) bool {
+	if zeroWords[s] {
+		return true
+	}
+	for _, p := range zeroPrefixes {
+		if rest, ok := strings.CutPrefix(s, p); ok {
+			switch rest {
+			case "异常", "异常情况", "任何异常", "特殊情况", "任何情况", "情况":
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // isAddress reports whether unlabelled text is an address.
@@ -131,6 +151,15 @@ func isPlace(s string) bool {
 	return false
 }
 
+// notNames are short words of reports that have the shape of a name.
+var notNames = map[string]bool{
+	"简办": true, "从简": true, "简办简办": true, "取消": true, "已取消": true, "延期": true, "推迟": true, "劝导": true, "已劝导": true,
+	"劝阻": true, "已劝阻": true, "登记": true, "已登记": true, "报备": true, "已报备": true, "正常": true, "隔离": true, "居家": true,
+	"无": true, "暂无": true, "备注": true, "其他": true, "其它": true, "收到": true, "好的": true, "明白": true,
+	"降温": true, "升温": true, "下雨": true, "下雪": true, "刮风": true, "天冷": true, "保暖": true, "注意": true,
+	"开会": true, "辛苦": true, "大家": true, "谢谢": true, "通知": true,
+}
+
 // notInNames are characters of questions and chat that no name holds.
 const notInNames = "吗呢吧啊呀么哪谁几怎什了的是在有没不要好"
 
@@ -138,6 +167,9 @@ const notInNames = "吗呢吧啊呀么哪谁几怎什了的是在有没不要好
 // to four Han characters (a middle dot allowed for longer names), or one
 // to four capitalised Latin words.
 func isName(s string) bool {
+	if notNames[s] {
+		return false
+	}
 	n := utf8.RuneCountInString(s)
 	if hasHan(s) {
 		if n < 2 || n > 8 {

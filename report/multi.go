@@ -228,30 +228,55 @@ func parsePeople(m triggerMatch, c Context, lang Lang) []Report {
 	return out
 }
 
-// mayHoldSeveral is a cheap test that spares one-line, one-number
-// messages the work of looking for people.
+// mayHoldSeveral is a cheap test that spares most messages — one line,
+// or a one-person form — the work of looking for people: it wants two of
+// something each person has (list markers, phone or ID numbers,
+// temperatures, name labels).
 func mayHoldSeveral(body string) bool {
-	if strings.IndexByte(body, '\n') >= 0 {
-		return true
-	}
-	for _, r := range body {
-		if r >= '①' && r <= '⑳' {
-			return true
-		}
-	}
-	// two runs of 7 or more digits: two phone or ID numbers
-	runs, digits := 0, 0
-	for i := 0; i <= len(body); i++ {
-		if i < len(body) && body[i] >= '0' && body[i] <= '9' {
+	circled, markers, numbers, temps, names := 0, 0, 0, 0, 0
+	lineStart := true
+	digits := 0
+	for i := 0; i < len(body); i++ {
+		c := body[i]
+		if c >= '0' && c <= '9' {
+			if digits == 0 && lineStart {
+				if _, size := listMarkerAt(body, i); size > 0 {
+					markers++
+				}
+			}
 			digits++
+			lineStart = false
 			continue
 		}
 		if digits >= 7 {
-			runs++
+			numbers++
+		}
+		if digits == 2 && c == '.' && i+1 < len(body) && body[i+1] >= '0' && body[i+1] <= '9' && (body[i-2] == '3' || body[i-2] == '4') {
+			temps++
 		}
 		digits = 0
+		switch {
+		case c == '\n':
+			lineStart = true
+			continue
+		case c == ' ' || c == '(':
+			continue
+		case c >= 0xe0:
+			if strings.HasPrefix(body[i:], "姓名") || strings.HasPrefix(body[i:], "事主") || strings.HasPrefix(body[i:], "名字") {
+				names++
+			}
+			if r, _ := utf8.DecodeRuneInString(body[i:]); r >= '①' && r <= '⑳' {
+				circled++
+			}
+		case c == 'n' && strings.HasPrefix(body[i:], "name"):
+			names++
+		}
+		lineStart = false
 	}
-	return runs >= 2
+	if digits >= 7 {
+		numbers++
+	}
+	return circled >= 2 || markers >= 2 || numbers >= 2 || temps >= 2 || names >= 2
 }
 
 // onlyShareable reports whether fields are all shareable and stated by
@@ -261,7 +286,7 @@ func onlyShareable(fields, others map[string]bool) bool {
 		return false
 	}
 	for f := range fields {
-		if !shareableFields[f] || others[f] && f != "note" {
+		if !shareableFields[f] || others[f] {
 			return false
 		}
 	}

@@ -111,7 +111,7 @@ func leadingNumber(s string) (n int, rest string, ok bool) {
 // accepted units; unit reports which one was present ("" for none).
 func parseCount(s string, units ...string) (n int, unit string, ok bool) {
 	s = strings.TrimSpace(s)
-	for _, p := range []string{"预计", "大约", "大概", "约莫", "约", "共", "计", "近", "有", "了"} {
+	for _, p := range []string{"预计", "大约", "大概", "约莫", "约", "共", "计", "近", "有", "了", "about", "around", "approximately", "approx.", "approx", "~"} {
 		if rest, found := strings.CutPrefix(s, p); found {
 			s = strings.TrimSpace(rest)
 			break

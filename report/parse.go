@@ -111,7 +111,32 @@ func start(text string, c Context) (triggerMatch, Lang) {
 			m.body = strings.ReplaceAll(m.body, ph, "")
 		}
 	}
+	if strings.IndexByte(m.body, '\n') >= 0 {
+		m.body = dropHeaderRows(m.body)
+	}
 	return m, lang
+}
+
+// dropHeaderRows drops the heading row of a table pasted from a
+// spreadsheet: a line of three or more labels and nothing else (姓名 电话
+// 来自 日期 住址). Its columns say nothing the values do not.
+func dropHeaderRows(body string) string {
+	lines := strings.Split(body, "\n")
+	kept := lines[:0]
+	for _, line := range lines {
+		words := strings.FieldsFunc(line, func(r rune) bool { return r == ' ' || r == ',' || r == '|' || r == ';' })
+		labels := 0
+		for _, w := range words {
+			if tables.isLabel(strings.ToLower(w)) {
+				labels++
+			}
+		}
+		if labels >= 3 && labels == len(words) {
+			continue
+		}
+		kept = append(kept, line)
+	}
+	return strings.Join(kept, "\n")
 }
 
 // mendDecimals turns the 。 or ， an input method types for a decimal
@@ -367,12 +392,19 @@ func matchTrigger(s, botUsername string) triggerMatch {
 		if r, ok := cutAnyPrefix(rest, "】", "]"); ok {
 			rest, explicit = r, true
 		}
+		if strings.HasPrefix(rest, "(") {
+			// 返乡登记（郝家店村3组）: what the brackets hold is stated for
+			// the whole message
+			if j := strings.IndexByte(rest, ')'); j > 1 && j < 64 && !strings.Contains(rest[:j], "\n") {
+				rest = "," + rest[1:j] + "," + rest[j+1:]
+			}
+		}
 		ascii := word[0] < utf8.RuneSelf
 		switch {
 		case ascii && !explicit && !strings.HasPrefix(rest, ":") && !strings.HasPrefix(rest, "\n"):
 			// "fever clinic opens at 9": English words need # or /.
 			continue
-		case !startsWithBoundary(rest) && !startsWithLabel(kind, rest):
+		case !startsWithBoundary(rest) && !startsWithLabel(kind, rest) && !gluedRunOn(rest):
 			continue
 		}
 		return triggerMatch{kind: kind, trigger: word, body: trimBodyStart(rest), explicit: explicit}
@@ -391,6 +423,7 @@ func dailyPrefix(s string) bool {
 		return false
 	}
 	for _, w := range words {
+		w = strings.TrimSuffix(w, "的") // 今天的日报
 		for _, today := range []string{"今日", "今天", "本日"} {
 			if r, ok := strings.CutSuffix(w, today); ok {
 				w = r
@@ -451,7 +484,7 @@ func startsWithBoundary(s string) bool {
 		return true
 	}
 	r, _ := utf8.DecodeRuneInString(s)
-	return strings.ContainsRune(" \n,;:=。|!?-~/#【[", r)
+	return strings.ContainsRune(" \n,;:=。|!?-~/#【[", r) || r >= 0x2190 && (unicode.IsSymbol(r) || unicode.Is(unicode.So, r))
 }
 
 // startsWithLabel reports whether s starts with a label of kind followed by
@@ -469,7 +502,9 @@ func startsWithLabel(kind Kind, s string) bool {
 
 // trimBodyStart drops the separators between a trigger and its fields.
 func trimBodyStart(s string) string {
-	return strings.TrimLeft(s, " :=-~|!】]")
+	return strings.TrimLeftFunc(s, func(r rune) bool {
+		return strings.ContainsRune(" :=-~|!】]", r) || r >= 0x2190 && (unicode.IsSymbol(r) || unicode.Is(unicode.So, r))
+	})
 }
 
 // chunk is one field's worth of words: labelled (field set, or label set
@@ -515,8 +550,22 @@ func (p *parser) chunkBody(body string) {
 	}
 	hard := true
 	start := -1
+	var emitWord func(w string)
 	emit := func(w string) {
+		if pieces := splitRunOn(w); pieces != nil {
+			for _, piece := range pieces {
+				hard = true // the pieces of a run-on never join each other
+				emitWord(piece)
+			}
+			return
+		}
+		emitWord(w)
+	}
+	emitWord = func(w string) {
 		defer func() { hard = false }()
+		if hard || cur == nil || cur.field == "" && cur.label == "" {
+			w = stripListMarker(w) // 1.张三, ②李四; not inside a labelled value
+		}
 		if w == ":" || w == "=" {
 			if cur != nil && (cur.field != "" || cur.label != "") && len(cur.parts) == 0 {
 				cur.pending = true
@@ -926,7 +975,7 @@ func (p *parser) classify(t string) (string, strength) {
 	switch p.kind {
 	case Daily:
 		t = trimToday(t)
-		if zeroWords[strings.ToLower(t)] {
+		if isZeroPhrase(strings.ToLower(t)) {
 			return fieldZero, weak
 		}
 		if f := zeroCount(t); f != "" {
@@ -949,6 +998,9 @@ func (p *parser) classify(t string) (string, strength) {
 		}
 	}
 	hasOrigin := tables.allowed[p.kind]["origin"]
+	if p.kind == Arrival && isTransportPhrase(t) {
+		return "transport", weak // 自驾返回, 坐高铁回来的
+	}
 	if hasOrigin && isOriginPhrase(t) {
 		return "origin", weak
 	}
@@ -1109,9 +1161,9 @@ func (p *parser) splitLeadingDate(v string) (date, rest string, ok bool) {
 // dateEnd returns how many bytes at the start of v a date could span: a
 // relative word or a run of date tokens ending in 日 or 号.
 func dateEnd(v string) int {
-	for word := range relativeDays {
-		if strings.HasPrefix(v, word) {
-			return len(word)
+	for _, rd := range relativeDayList {
+		if strings.HasPrefix(v, rd.word) {
+			return len(rd.word)
 		}
 	}
 	toks, rest, ok := lexDate(v)
@@ -1319,6 +1371,8 @@ func (p *parser) normalize(field, raw string) (value, code, detail string) {
 			return normalizeOrigin(raw), "", ""
 		case "address":
 			return normalizeAddress(raw), "", ""
+		case "transport":
+			return normalizeTransport(raw), "", ""
 		}
 		return raw, "", ""
 	case Int:

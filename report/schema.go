@@ -201,7 +201,7 @@ var kinds = []KindSpec{
 }
 
 // triggerSuffixes may follow a trigger, alone or combined (返乡人员登记).
-var triggerSuffixes = []string{"登记", "报告", "报备", "人员", "情况", "信息", "上报", "统计", "病例", "患者"}
+var triggerSuffixes = []string{"登记", "报告", "报备", "人员", "情况", "信息", "上报", "统计", "病例", "患者", "名单", "表"}
 
 // schema holds the lookup structures built once from the tables above.
 type schema struct {

@@ -313,7 +313,7 @@ func cleanText(s string) string {
 }
 
 // originVerbs end an origin written as a phrase: 从武汉返回, 武汉返乡.
-var originVerbs = []string{"返回", "返乡", "回来", "归来", "回乡", "回到", "到达", "来到", "而来", "过来", "返", "回", "来"}
+var originVerbs = []string{"回来的", "过来的", "返回的", "返乡的", "来的", "回的", "返回", "返乡", "回来", "归来", "回乡", "回到", "到达", "来到", "而来", "过来", "返", "回", "来"}
 
 // normalizeOrigin strips the words around a place: 从武汉返回 → 武汉. It
 // strips to a fixed point, so normalising twice changes nothing.
@@ -346,10 +346,13 @@ func normalizeOrigin(s string) string {
 // normalizeAddress drops the verb an address is often typed with (住, 现住,
 // 家住) and the spaces between Chinese parts: 住 郝家店村 3组 → 郝家店村3组.
 func normalizeAddress(s string) string {
-	for _, p := range []string{"现住在", "现住", "住在", "家住", "居住在", "居住于", "住"} {
-		if r, ok := strings.CutPrefix(s, p); ok && r != "" {
-			s = strings.TrimSpace(r)
-			break
+	for stripped := true; stripped; { // to a fixed point, so normalising twice changes nothing
+		stripped = false
+		for _, p := range []string{"现住在", "现住", "住在", "家住", "居住在", "居住于", "住"} {
+			if r, ok := strings.CutPrefix(s, p); ok && cleanText(r) != "" {
+				s, stripped = cleanText(r), true // 住:社区 → 社区
+				break
+			}
 		}
 	}
 	if !strings.Contains(s, " ") || !hasHan(s) {
@@ -425,6 +428,31 @@ func isPlaceholder(s string) bool {
 	for _, ph := range placeholderList {
 		if strings.EqualFold(s, ph) || strings.EqualFold(s, ph[1:len(ph)-1]) {
 			return true
+		}
+	}
+	return false
+}
+
+// normalizeTransport drops the verb a means of travel is typed with:
+// 自驾回来的 → 自驾, 坐高铁回来 → 坐高铁.
+func normalizeTransport(s string) string {
+	for _, v := range transportVerbs {
+		if r, ok := strings.CutSuffix(s, v); ok && r != "" && containsAny(r, transportWords) {
+			return r
+		}
+	}
+	return s
+}
+
+// transportVerbs end a means of travel typed as a phrase: 自驾返回.
+var transportVerbs = []string{"回来的", "过来的", "返回的", "返乡的", "回来", "过来", "返回", "返乡", "来的"}
+
+// isTransportPhrase recognises 自驾返回, 坐高铁回来的: a means of travel
+// and a verb, with no place in it.
+func isTransportPhrase(s string) bool {
+	for _, v := range transportVerbs {
+		if r, ok := strings.CutSuffix(s, v); ok && r != "" {
+			return utf8.RuneCountInString(r) <= 6 && transportAt(r) == r && !isPlace(r)
 		}
 	}
 	return false

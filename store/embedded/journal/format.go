@@ -345,7 +345,7 @@ func checkPrologue(h []byte, size int64) error {
 
 // bad classifies the bad frame at s.off: corruption if a frame valid under
 // the file's salt follows it or if it could be a damaged complete frame, a
-// torn tail only if it cannot be a frame at all (see tornTail). It returns
+// torn tail only if it cannot be a frame at all (see notTorn). It returns
 // only I/O errors.
 func (s *scanner) bad(res *scanResult, reason string) error {
 	off := s.off

@@ -98,8 +98,12 @@ func repair(path string, opts RepairOptions) (RepairReport, error) {
 		}
 		return RepairReport{}, fmt.Errorf("lock: %w", err)
 	}
-	b, err := io.ReadAll(f)
+	fi, err := f.Stat()
 	if err != nil {
+		return RepairReport{}, err
+	}
+	b := make([]byte, fi.Size())
+	if _, err := io.ReadFull(f, b); err != nil {
 		return RepairReport{}, err
 	}
 	if len(b) < headerSize {
@@ -117,7 +121,7 @@ func repair(path string, opts RepairOptions) (RepairReport, error) {
 	}
 	rep.Header = note
 	seed := saltSeed(salt)
-	out := fileHeader(salt)
+	out := append(make([]byte, 0, len(b)), fileHeader(salt)...)
 	for p := headerSize; p < len(b); {
 		if validFrameAt(b, p, seed) {
 			n := frameSize(int(binary.LittleEndian.Uint32(b[p:])))
