@@ -9,6 +9,7 @@ import (
 
 	"gridbot/report"
 	"gridbot/store"
+	"gridbot/tally"
 )
 
 // This file holds what the bot makes of the ways people answer it: a reply
@@ -182,7 +183,7 @@ func (h *Handler) reportsNamedIn(ctx context.Context, chat int64, botText string
 	}
 	var best *store.Revision
 	for i, r := range rs {
-		if !r.Valid() && r.Sender == m[1] && report.KindName(r.Kind, report.Zh) == m[2] && (best == nil || later(r, *best)) {
+		if !r.Valid() && r.Sender == m[1] && report.KindName(r.Kind, report.Zh) == m[2] && (best == nil || tally.Later(r, *best)) {
 			best = &rs[i]
 		}
 	}
@@ -207,7 +208,7 @@ func pickReport(rs []store.Revision, sender int64, invalid bool) store.Revision 
 		if invalid && r.Valid() != best.Valid() {
 			return !r.Valid()
 		}
-		return later(r, *best)
+		return tally.Later(r, *best)
 	}
 	for i := range rs {
 		if invalid && rs[i].Valid() {
@@ -285,7 +286,7 @@ func (h *Handler) undoLatest(ctx context.Context, c *call) ([]Action, error) {
 		if r.SenderID != c.m.From.ID || r.Chat != c.m.Chat.ID || r.MessageID >= syntheticFloor {
 			continue
 		}
-		if latest == nil || later(r, *latest) {
+		if latest == nil || tally.Later(r, *latest) {
 			latest = &rs[i]
 		}
 	}

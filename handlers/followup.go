@@ -36,7 +36,7 @@ func (h *Handler) followupTarget(ctx context.Context, rev store.Revision) (targe
 	latest := func(rs []store.Revision, ok func(store.Revision) bool) *store.Revision {
 		var best *store.Revision
 		for i, r := range rs {
-			if tally.SameName(rev, r) && later(rev, r) && ok(r) && (best == nil || later(r, *best)) {
+			if tally.SameName(rev, r) && tally.Later(rev, r) && ok(r) && (best == nil || tally.Later(r, *best)) {
 				best = &rs[i]
 			}
 		}

@@ -54,7 +54,7 @@ func (h *Handler) earlierRegistration(ctx context.Context, rev store.Revision) (
 	}
 	var best *store.Revision
 	for i, f := range found {
-		if baseMessage(f.MessageID) == baseMessage(rev.MessageID) && f.Chat == rev.Chat || !later(rev, f) || !tally.SamePerson(f, rev) {
+		if baseMessage(f.MessageID) == baseMessage(rev.MessageID) && f.Chat == rev.Chat || !tally.Later(rev, f) || !tally.SamePerson(f, rev) {
 			continue
 		}
 		if v, _, err := h.villageOf(ctx, f.Chat); err != nil {
@@ -62,7 +62,7 @@ func (h *Handler) earlierRegistration(ctx context.Context, rev store.Revision) (
 		} else if v != name {
 			continue
 		}
-		if best == nil || later(f, *best) {
+		if best == nil || tally.Later(f, *best) {
 			best = &found[i]
 		}
 	}

@@ -167,7 +167,7 @@ func (h *Handler) list(ctx context.Context, c *call) ([]Action, error) {
 			rs = append(rs, got...)
 		}
 		rs = tally.OnePerPerson(rs)
-		sort.SliceStable(rs, func(i, j int) bool { return later(rs[j], rs[i]) })
+		sort.SliceStable(rs, func(i, j int) bool { return tally.Later(rs[j], rs[i]) })
 		if len(rs) == 0 {
 			continue
 		}

@@ -227,20 +227,6 @@ func summaryOf(rs []store.Revision, lang report.Lang) string {
 	return fmt.Sprintf("%s 的%s", r.Sender, kind)
 }
 
-// later reports whether report a was sent after report b (ties broken by
-// chat and message id, so exactly one of two reports is the later).
-func later(a, b store.Revision) bool {
-	switch {
-	case a.Day != b.Day:
-		return a.Day.Compare(b.Day) > 0
-	case !a.SentAt.Equal(b.SentAt):
-		return a.SentAt.After(b.SentAt)
-	case a.Chat != b.Chat:
-		return a.Chat > b.Chat
-	}
-	return a.MessageID > b.MessageID
-}
-
 // duplicates warns when an arrival or tenant's phone or ID number is on
 // record already, naming the village and the day of the earlier report.
 func (h *Handler) duplicates(ctx context.Context, rev, updated store.Revision, isUpdate bool) ([]string, error) {
@@ -265,7 +251,7 @@ func (h *Handler) duplicates(ctx context.Context, rev, updated store.Revision, i
 		if f.Chat == rev.Chat && f.MessageID == rev.MessageID {
 			continue
 		}
-		if later(f, rev) {
+		if tally.Later(f, rev) {
 			continue // a later report is the duplicate, not this one
 		}
 		if isUpdate && (tally.SamePerson(f, updated) && f.Chat == updated.Chat || f.Chat == updated.Chat && f.MessageID == updated.MessageID) {

@@ -10,6 +10,7 @@ import (
 
 	"gridbot/report"
 	"gridbot/store"
+	"gridbot/tally"
 )
 
 // A landlord's private chat files tenants into one village, uses its pass
@@ -215,7 +216,7 @@ func (h *Handler) bindLandlord(ctx context.Context, c *call, v store.Binding, cl
 // when (a private chat could otherwise probe anyone's phone or ID number).
 func privateDuplicates(rev store.Revision, found []store.Revision) []string {
 	for _, f := range found {
-		if f.Chat == rev.Chat && f.MessageID == rev.MessageID || later(f, rev) || f.SenderID == rev.SenderID {
+		if f.Chat == rev.Chat && f.MessageID == rev.MessageID || tally.Later(f, rev) || f.SenderID == rev.SenderID {
 			continue // this report, a later one, or the landlord's own
 		}
 		return []string{rev.Lang.Pick(

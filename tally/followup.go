@@ -49,7 +49,7 @@ func stillObserved(observed, released []store.Revision) []store.Revision {
 	for _, r := range observed {
 		ended := false
 		for _, f := range released {
-			ended = ended || SameName(f, r) && !laterReport(r, f)
+			ended = ended || SameName(f, r) && !Later(r, f)
 		}
 		if !ended {
 			out = append(out, r)
@@ -68,7 +68,7 @@ func StillObserved(observed, followups []store.Revision) []store.Revision {
 // sent after it among rs (follow-ups or later fever reports).
 func FollowedUp(fever store.Revision, rs []store.Revision) bool {
 	for _, r := range rs {
-		if (r.Kind == report.Followup || r.Kind == report.Fever) && SameName(r, fever) && laterReport(r, fever) {
+		if (r.Kind == report.Followup || r.Kind == report.Fever) && SameName(r, fever) && Later(r, fever) {
 			return true
 		}
 	}

@@ -42,8 +42,10 @@ func SamePerson(a, b store.Revision) bool {
 // registers reports whether a kind registers a person once.
 func registers(k report.Kind) bool { return k == report.Arrival || k == report.Tenant }
 
-// laterReport reports whether a was sent after b.
-func laterReport(a, b store.Revision) bool {
+// Later reports whether report a was sent after report b: the one order
+// of reports (by day, then time sent, ties broken by chat and message id,
+// so exactly one of two reports is the later).
+func Later(a, b store.Revision) bool {
 	switch {
 	case a.Day != b.Day:
 		return a.Day.Compare(b.Day) > 0
@@ -85,7 +87,7 @@ func onePerEach(rs []store.Revision) (kept, dropped []store.Revision) {
 			if a == b {
 				continue
 			}
-			if laterReport(rs[a], rs[b]) {
+			if Later(rs[a], rs[b]) {
 				winner[b] = a
 			} else {
 				winner[a] = b
