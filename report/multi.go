@@ -2,6 +2,7 @@ package report
 
 import (
 	"bytes"
+	"encoding/json"
 	"strings"
 	"unicode/utf8"
 )
@@ -69,27 +70,14 @@ func (r Result) MarshalJSON() ([]byte, error) {
 		return r.Reports[0].MarshalJSON()
 	}
 	var b bytes.Buffer
-	b.WriteString(`{"kind":`)
-	writeJSONString(&b, string(r.Kind))
-	b.WriteString(`,"ok":`)
-	if r.OK() {
-		b.WriteString("true")
-	} else {
-		b.WriteString("false")
-	}
-	b.WriteString(`,"reports":[`)
-	for i, rep := range r.Reports {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		out, err := rep.MarshalJSON()
-		if err != nil {
-			return nil, err
-		}
-		b.Write(out)
-	}
-	b.WriteString("]}")
-	return b.Bytes(), nil
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false) // as Report.MarshalJSON writes its strings
+	err := enc.Encode(struct {
+		Kind    Kind     `json:"kind"`
+		OK      bool     `json:"ok"`
+		Reports []Report `json:"reports"`
+	}{r.Kind, r.OK(), r.Reports})
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), err
 }
 
 // ParseAll turns a message into one report per person it holds (see
